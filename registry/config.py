@@ -1,0 +1,85 @@
+"""Configuration: one typed settings object, read once.
+
+Values come from the environment first, then from a `.env` file in the working
+directory, then from the defaults below. Every bad value is a ConfigError that
+names the key and never echoes the value (a URL may carry a password).
+
+Keys:
+    DATABASE_URL             PostgreSQL URL the application uses. Unset: the
+                             embedded PostgreSQL is started under REGISTRY_DATA_DIR.
+    DATABASE_OWNER_URL       URL of the schema owner, used by `registry migrate`
+                             (defaults to DATABASE_URL).
+    REGISTRY_DATA_DIR        Where the embedded server keeps its data (default: .registry
+                             in the project folder).
+    REGISTRY_HOST            Address `registry serve` listens on (default 127.0.0.1).
+    REGISTRY_PORT            Port `registry serve` listens on (default 8000).
+    REGISTRY_POOL_SIZE       Connections in the application's pool (default 10).
+    REGISTRY_COMMAND_TIMEOUT Seconds before a database statement is abandoned (default 30).
+    REGISTRY_LOG_LEVEL       debug, info, warning or error (default info).
+    REGISTRY_DEMO            true: load the demonstration data on first start (set by
+                             `registry serve --demo`; default false).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: SecretStr | None = None
+    database_owner_url: SecretStr | None = None
+    registry_data_dir: Path = PROJECT_DIR / ".registry"
+    registry_host: str = Field("127.0.0.1", min_length=1)
+    registry_port: int = Field(8000, ge=1, le=65535)
+    registry_pool_size: int = Field(10, ge=1, le=200)
+    registry_command_timeout: float = Field(30.0, gt=0, le=3600)
+    registry_log_level: Literal["debug", "info", "warning", "error"] = "info"
+    registry_demo: bool = False
+
+    @field_validator("database_url", "database_owner_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("postgres", "postgresql"):
+            raise ValueError("is not a postgresql:// URL")
+        return value
+
+    @field_validator("registry_log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning the first invalid value into a ConfigError naming its key."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        key = str(first["loc"][0]).upper() if first["loc"] else "?"
+        raise ConfigError(key, f"is invalid: {first['msg']}") from None
+
+
+def redact_url(url: str) -> str:
+    """Return a database URL with its password replaced, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+__all__ = ["PROJECT_DIR", "Settings", "load_settings", "redact_url"]

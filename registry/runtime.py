@@ -1,0 +1,72 @@
+"""Open the registry: settings -> database -> migrations -> pool -> store.
+
+Shared by the command line and the ASGI app so both start the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from .catalog import default_catalog
+from .config import Settings
+from .db import Database
+from .errors import MigrationError
+from .migrations import migrate, pending
+from .store import EventStore, driver_errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Registry:
+    settings: Settings
+    database: Database
+    pool: asyncpg.Pool
+    store: EventStore
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        apply_migrations: bool | None = None,
+        progress: Callable[[str], None] = log.info,
+    ) -> Registry:
+        """Open the database and the store.
+
+        apply_migrations: True migrates, False requires the schema to be
+        current, None (the default) migrates the embedded server only. A
+        deployment with DATABASE_URL migrates as a separate step (`registry
+        migrate`, as the owner).
+        """
+        database = await Database.open(settings)
+        try:
+            with driver_errors():
+                conn = await database.connect(owner=True)
+                try:
+                    if apply_migrations or (apply_migrations is None and database.embedded is not None):
+                        await migrate(conn, progress=progress)
+                    elif todo := await pending(conn):
+                        raise MigrationError(
+                            f"REG-E002: {len(todo)} migration(s) not applied ({todo[0].name} first): "
+                            "run `registry migrate`"
+                        )
+                finally:
+                    await conn.close()
+            pool = await database.create_pool(settings.registry_pool_size)
+        except BaseException:
+            database.close()
+            raise
+        store = EventStore(pool, default_catalog(), connect=database.connect)
+        return cls(settings, database, pool, store)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        self.database.close()
+
+
+__all__ = ["Registry"]
