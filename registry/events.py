@@ -17,8 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from .errors import InvalidEventData, InvalidInput, UnknownEventType, UnknownStreamType
+from .hashing import check_json
 from .types import JSONObject
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$")
@@ -179,7 +181,11 @@ class Catalog:
                 data = schema.model.model_validate(data)
             except ValidationError as exc:
                 raise validation_error(exc, f"{field}.data") from None
-        return schema.version, data.model_dump(mode="json")
+        try:
+            return schema.version, data.model_dump(mode="json")
+        except PydanticSerializationError:
+            check_json(data.model_dump(), f"{field}.data")  # names the path of the offending value
+            raise InvalidEventData(f"{field}.data", "not_json", "holds a value that is not JSON") from None
 
     def upcast(self, event_type: str, schema_version: int, data: JSONObject) -> tuple[int, JSONObject]:
         """Upgrade stored data to the event type's current schema version."""

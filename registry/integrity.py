@@ -110,9 +110,7 @@ def _leaf(row: Any) -> bytes:
     )
 
 
-async def _extend(
-    store: EventStore, tree: MerkleFrontier, after: Cursor, until: Cursor, progress: Progress
-) -> Cursor:
+async def _extend(store: EventStore, tree: MerkleFrontier, after: Cursor, until: Cursor, progress: Progress) -> Cursor:
     """Add the leaves after `after` up to `until` to tree; return the cursor of the last one."""
     while True:
         rows = await store.read_leaves(after, until, _BATCH)
@@ -155,17 +153,13 @@ def _check_event(row: Any, previous: Any, report: Report) -> None:
     stream_id, version, position = row["stream_id"], row["version"], row["position"]
     expected_version = previous["version"] + 1 if previous is not None else 1
     if version != expected_version:
-        missing = (
-            f"{expected_version}" if version == expected_version + 1 else f"{expected_version}..{version - 1}"
-        )
+        missing = f"{expected_version}" if version == expected_version + 1 else f"{expected_version}..{version - 1}"
         report.findings.append(
             Finding("removed", f"version {missing} missing before version {version}", stream_id, position)
         )
     elif previous is not None and row["prev_hash"] != previous["hash"]:
         report.findings.append(
-            Finding(
-                "inserted", f"version {version} does not link to version {version - 1}", stream_id, position
-            )
+            Finding("inserted", f"version {version} does not link to version {version - 1}", stream_id, position)
         )
     recomputed = event_hash(
         stream_id=stream_id,
@@ -179,9 +173,7 @@ def _check_event(row: Any, previous: Any, report: Report) -> None:
         prev_hash=row["prev_hash"],
     )
     if recomputed != row["hash"]:
-        report.findings.append(
-            Finding("altered", f"version {version} does not match its hash", stream_id, position)
-        )
+        report.findings.append(Finding("altered", f"version {version} does not match its hash", stream_id, position))
 
 
 async def verify(

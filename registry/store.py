@@ -178,6 +178,7 @@ _STATS_SQL = "SELECT count(*), coalesce(max(position), 0) FROM events"
 
 _MAX_XID8 = 2**64 - 1
 _MAX_POSITION = 2**63 - 1
+_MAX_VERSION = 2**31 - 1
 END = Cursor(_MAX_XID8, _MAX_POSITION)
 
 # Transient faults: the connection dropped, the server is restarting, or the
@@ -224,6 +225,7 @@ def driver_errors() -> Iterator[None]:
         raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from None
     except asyncpg.PostgresError as exc:
         # The SQLSTATE says what happened; the server's message may quote data.
+        log.error("database error %s (%s)", exc.sqlstate, type(exc).__name__)
         raise RegistryError(f"database error {exc.sqlstate} ({type(exc).__name__})") from None
 
 
@@ -388,9 +390,7 @@ class EventStore:
             check_json(payload, f"{field}.data")
             moment = event.occurred_at
             if not isinstance(moment, datetime) or moment.utcoffset() is None:
-                raise InvalidInput(
-                    f"{field}.occurred_at", "naive_datetime", "must be a time with a time zone"
-                )
+                raise InvalidInput(f"{field}.occurred_at", "naive_datetime", "must be a time with a time zone")
             event_types.append(event.event_type)
             schema_versions.append(schema_version)
             data.append(canonical_json(payload))
@@ -402,10 +402,7 @@ class EventStore:
         if key is not None:
             request = b"\x1e".join(
                 [stream_id.encode(), stream_type.encode(), str(expected_version).encode()]
-                + [
-                    b"\x1f".join((t.encode(), d, o.encode()))
-                    for t, d, o in zip(event_types, data, occurred_text)
-                ]
+                + [b"\x1f".join((t.encode(), d, o.encode())) for t, d, o in zip(event_types, data, occurred_text)]
             )
             fingerprint = hashlib.sha256(request).digest()
         return _Prepared(
@@ -500,9 +497,7 @@ class EventStore:
             first,
             last,
         )
-        return AppendResult(
-            stream_id, first, last, tuple(r[0] for r in rows), rows[-1][1], rows[-1][2], replayed=True
-        )
+        return AppendResult(stream_id, first, last, tuple(r[0] for r in rows), rows[-1][1], rows[-1][2], replayed=True)
 
     async def _actual_version(self, stream_id: str) -> int:
         with driver_errors():
@@ -517,13 +512,10 @@ class EventStore:
         """Return a stream's events in version order (empty for an unknown stream)."""
         if type(from_version) is not int or from_version < 1:
             raise InvalidInput("from_version", "invalid_version", "must be an integer >= 1")
-        upper = _MAX_POSITION if to_version is None else to_version
+        upper = _MAX_VERSION if to_version is None else to_version
 
         async def read() -> list[RecordedEvent]:
-            return [
-                self._decode(row)
-                for row in await self._pool.fetch(_STREAM_SQL, stream_id, from_version, upper)
-            ]
+            return [self._decode(row) for row in await self._pool.fetch(_STREAM_SQL, stream_id, from_version, upper)]
 
         with driver_errors():
             events = await retry(read)
@@ -532,9 +524,7 @@ class EventStore:
             self._heads.put(stream_id, last.version, last.hash, last.stream_type)
         return events
 
-    async def read_all(
-        self, after: Cursor = START, *, limit: int = 1000, until: Cursor = END
-    ) -> list[RecordedEvent]:
+    async def read_all(self, after: Cursor = START, *, limit: int = 1000, until: Cursor = END) -> list[RecordedEvent]:
         """Return up to `limit` committed events after `after` (and not past `until`) in the global order.
 
         Gap-safe (see the module docstring): resuming from the last event's

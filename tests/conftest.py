@@ -1,0 +1,152 @@
+"""Shared fixtures: one PostgreSQL server per test session, a fresh database where a test needs one.
+
+With DATABASE_URL set the suite runs against that server (it must allow
+CREATE DATABASE; superuser for the tamper tests), otherwise against a
+throw-away embedded PostgreSQL. Every database the suite creates is dropped.
+The event loop is an asyncio.Runner shared by the session, so tests stay plain
+functions that hypothesis can drive: `run(coroutine)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, settings
+from pydantic import BaseModel, ConfigDict
+
+from registry.db import Database, ensure_database, start_embedded, with_database
+from registry.events import Catalog
+from registry.migrations import migrate
+from registry.store import EventStore
+
+T = TypeVar("T")
+
+settings.register_profile(
+    "registry",
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "registry"))
+
+
+class Happened(BaseModel):
+    """A test event: a counter and a note."""
+
+    model_config = ConfigDict(extra="forbid")
+    n: int
+    note: str = ""
+
+
+class Tagged(BaseModel):
+    """A test event with free-form JSON, to reach the store's own JSON checks."""
+
+    model_config = ConfigDict(extra="forbid")
+    payload: Any = None
+
+
+def make_catalog() -> Catalog:
+    catalog = Catalog()
+    catalog.add_event("thing", "Happened", Happened)
+    catalog.add_event("thing", "Tagged", Tagged)
+    catalog.add_event("other", "OtherHappened", Happened)
+    return catalog
+
+
+@pytest.fixture(scope="session")
+def runner() -> Iterator[asyncio.Runner]:
+    with asyncio.Runner() as r:
+        yield r
+
+
+@pytest.fixture(scope="session")
+def run(runner: asyncio.Runner) -> Callable[[Coroutine[Any, Any, T]], T]:
+    return runner.run
+
+
+@pytest.fixture(scope="session")
+def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    directory: Path = tmp_path_factory.mktemp("embedded")
+    server = start_embedded(directory)
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@dataclass
+class Db:
+    """A migrated database of the test server, with a pool of the run-time role and a store."""
+
+    name: str
+    database: Database
+    pool: asyncpg.Pool
+    store: EventStore
+
+    @property
+    def owner_url(self) -> str:
+        return self.database.owner_url
+
+    async def owner(self) -> asyncpg.Connection:
+        return await self.database.connect(owner=True)
+
+
+async def create_test_database(admin_url: str) -> Db:
+    name = f"registry_test_{uuid.uuid4().hex[:12]}"
+    await ensure_database(admin_url, name)
+    url = with_database(admin_url, name)
+    database = Database(url, url)
+    conn = await database.connect(owner=True)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    pool = await database.create_pool(8)
+    store = EventStore(pool, make_catalog(), connect=database.connect)
+    return Db(name, database, pool, store)
+
+
+async def drop_test_database(admin_url: str, db: Db) -> None:
+    await db.pool.close()
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def shared_db(admin_url: str, runner: asyncio.Runner) -> Iterator[Db]:
+    """One database for tests that only append to streams of their own."""
+    db = runner.run(create_test_database(admin_url))
+    yield db
+    runner.run(drop_test_database(admin_url, db))
+
+
+@pytest.fixture
+def fresh_db(admin_url: str, runner: asyncio.Runner) -> Iterator[Db]:
+    """A database of the test's own, for tests that tamper or count everything."""
+    db = runner.run(create_test_database(admin_url))
+    yield db
+    runner.run(drop_test_database(admin_url, db))
+
+
+@pytest.fixture
+def store(shared_db: Db) -> EventStore:
+    return shared_db.store
+
+
+def new_stream() -> str:
+    return f"s-{uuid.uuid4().hex}"
