@@ -402,7 +402,10 @@ class EventStore:
         if key is not None:
             request = b"\x1e".join(
                 [stream_id.encode(), stream_type.encode(), str(expected_version).encode()]
-                + [b"\x1f".join((t.encode(), d, o.encode())) for t, d, o in zip(event_types, data, occurred_text)]
+                + [
+                    b"\x1f".join((t.encode(), d, o.encode()))
+                    for t, d, o in zip(event_types, data, occurred_text, strict=True)
+                ]
             )
             fingerprint = hashlib.sha256(request).digest()
         return _Prepared(
@@ -419,7 +422,7 @@ class EventStore:
         hashes: list[bytes] = []
         version = p.expected_version
         for event_type, schema_version, data, occurred in zip(
-            p.event_types, p.schema_versions, p.data, p.occurred_text
+            p.event_types, p.schema_versions, p.data, p.occurred_text, strict=True
         ):
             version += 1
             prev_hashes.append(prev)  # type: ignore[arg-type]

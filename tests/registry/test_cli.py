@@ -1,0 +1,108 @@
+"""The `registry` command, run as a user runs it: a separate process, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Db
+from tests.registry.test_integrity import populate, superuser
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def registry(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "registry.cli", *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def environment(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REGISTRY_"))}
+    env.update(values)
+    return env
+
+
+def test_verify_passes_on_an_untouched_store_and_fails_naming_the_tampered_event(run, fresh_db: Db) -> None:
+    populate(run, fresh_db.store)
+    env = environment(DATABASE_URL=fresh_db.owner_url)
+    checkpoint = registry("checkpoint", env=env)
+    assert checkpoint.returncode == 0, checkpoint.stderr
+    root = checkpoint.stderr.split("root ")[1].split()[0]
+
+    ok = registry("verify", "--root", root, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().splitlines()[-1].startswith("verify: OK: 12 events in 3 streams checked, 1 checkpoints")
+
+    row = run(fresh_db.pool.fetchrow("SELECT position, stream_id FROM events WHERE version = 3 LIMIT 1"))
+    run(superuser(fresh_db, "UPDATE events SET data = data || '{\"n\": 99}' WHERE position = $1", row["position"]))
+    bad = registry("verify", env=env)
+    assert bad.returncode == 1
+    assert f"altered: stream {row['stream_id']} position {row['position']}" in bad.stdout
+    assert "1 FINDINGS" in bad.stdout.splitlines()[-1]
+
+
+def test_usage_and_configuration_errors_exit_2_with_the_key_named() -> None:
+    bad_root = registry("verify", "--root", "abc", env=environment(DATABASE_URL="postgresql://nobody@127.0.0.1:1/x"))
+    assert bad_root.returncode == 2 and "--root" in bad_root.stderr
+    bad_port = registry("migrate", env=environment(REGISTRY_PORT="many"))
+    assert bad_port.returncode == 2 and "Config 'REGISTRY_PORT'" in bad_port.stderr
+
+
+def test_an_unreachable_database_exits_3_without_leaking_the_password() -> None:
+    result = registry("migrate", env=environment(DATABASE_URL="postgresql://app:s3cret@127.0.0.1:1/registry"))
+    assert result.returncode == 3
+    assert "s3cret" not in result.stderr and "***" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_demo_starts_the_embedded_server_answers_healthz_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    env = environment(REGISTRY_DATA_DIR=str(tmp_path / "data"))
+    started = time.monotonic()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "serve", "--demo", "--port", str(port)],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        status = None
+        while time.monotonic() - started < 60 and status != 200:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert status == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught
+    assert server.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()  # the embedded server stopped with it
+
+    # the demonstration data is there, verified and checkpointed
+    check = registry("verify", env=env)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip().endswith("s") and "OK: 1 events in 1 streams checked, 1 checkpoints" in check.stdout
