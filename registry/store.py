@@ -586,6 +586,7 @@ class EventStore:
         """Return (number of events, highest position)."""
         with driver_errors():
             row = await retry(lambda: self._pool.fetchrow(_STATS_SQL))
+        assert row is not None  # an aggregate always returns a row
         return row[0], row[1]
 
     def _decode(self, row: Any) -> RecordedEvent:
