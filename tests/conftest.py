@@ -35,7 +35,9 @@ settings.register_profile(
     max_examples=25,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "registry"))
+# CI (CI=true) explores more interleavings and inputs; the suite still runs in minutes.
+settings.register_profile("ci", parent=settings.get_profile("registry"), max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "registry"))
 
 
 class Happened(BaseModel):
