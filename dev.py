@@ -42,10 +42,10 @@ def ensure_environment() -> None:
         if not (BIN / "python").exists():
             say(f"creating a virtual environment in {VENV}")
             venv.EnvBuilder(with_pip=True).create(VENV)
-        say("installing the registry and its test tools (first run only; about a minute)")
+        say("installing the registry, its test tools and the benchmark's peer (first run only; about a minute)")
         subprocess.run(
             [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--editable", f"{PROJECT}[test]"],
+             "--editable", f"{PROJECT}[test,bench]"],
             check=True,
         )  # fmt: skip
         STAMP.write_text(wanted)
