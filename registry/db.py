@@ -42,6 +42,17 @@ def _decode_jsonb(value: bytes) -> bytes:
     return value[1:]
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool as it is.
+
+    asyncpg's default reset costs a round trip per release (`RESET ALL`,
+    `UNLISTEN *`, `pg_advisory_unlock_all()`, ...). Pooled connections never
+    change session state: LISTEN and advisory locks use dedicated connections
+    (`Database.connect`), and the role is fixed at connection start. asyncpg
+    still rolls back a transaction left open before this runs.
+    """
+
+
 async def init_connection(conn: asyncpg.Connection) -> None:
     """Register the codecs every registry connection uses (jsonb as raw canonical bytes)."""
     await conn.set_type_codec(
@@ -120,6 +131,7 @@ class Database:
                 min_size=1,
                 max_size=size,
                 init=init_connection,
+                reset=_keep_session,
                 command_timeout=self.command_timeout,
                 server_settings={"role": APP_ROLE, "application_name": "registry"},
             )

@@ -82,7 +82,8 @@ def canonical_json(value: object) -> bytes:
 
 def format_time(moment: datetime) -> str:
     """Return the canonical form of a timestamp: UTC, microseconds, 'Z'."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, unlike strftime's %Y on Linux, always writes four year digits
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def event_hash(

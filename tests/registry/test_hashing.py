@@ -124,3 +124,14 @@ def test_rfc6962_known_shape() -> None:
 
     assert merkle_root([a, b, c]) == node(node(a, b), c)
     assert merkle_root([]) == hashlib.sha256(b"").digest()
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_format_time_is_utc_with_microseconds_and_z(moment) -> None:
+    from datetime import UTC
+
+    from registry.hashing import format_time
+
+    u = moment.astimezone(UTC)
+    expected = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+    assert format_time(moment) == expected
