@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 
 from .config import Settings, redact_url
 from .errors import StoreUnavailable
@@ -38,8 +39,8 @@ def _encode_jsonb(value: bytes) -> bytes:
     return b"\x01" + value
 
 
-def _decode_jsonb(value: bytes) -> bytes:
-    return value[1:]
+def _decode_jsonb(value: bytes) -> Any:
+    return orjson.loads(memoryview(value)[1:])
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -54,7 +55,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
-    """Register the codecs every registry connection uses (jsonb as raw canonical bytes)."""
+    """Register the codecs every registry connection uses.
+
+    jsonb goes out as canonical JSON bytes the store has already checked, and
+    comes back parsed (orjson).
+    """
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
     )

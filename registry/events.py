@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticSerializationError
@@ -86,9 +86,12 @@ class Cursor:
 START = Cursor(0, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as stored, its data upgraded to the current schema version."""
+class RecordedEvent(NamedTuple):
+    """An event as stored, its data upgraded to the current schema version.
+
+    A NamedTuple rather than a frozen dataclass: followers build one per
+    event read, and a tuple is several times cheaper to construct.
+    """
 
     position: int
     transaction_id: int
@@ -186,6 +189,11 @@ class Catalog:
         except PydanticSerializationError:
             check_json(data.model_dump(), f"{field}.data")  # names the path of the offending value
             raise InvalidEventData(f"{field}.data", "not_json", "holds a value that is not JSON") from None
+
+    def current_version(self, event_type: str) -> int:
+        """The schema version events of this type are written at now (0 if unknown)."""
+        schema = self._events.get(event_type)
+        return 0 if schema is None else schema.version
 
     def upcast(self, event_type: str, schema_version: int, data: JSONObject) -> tuple[int, JSONObject]:
         """Upgrade stored data to the event type's current schema version."""

@@ -46,8 +46,40 @@ _SORT = orjson.OPT_SORT_KEYS
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
+def _canonical(value: object) -> bool:
+    """Whether value is canonical JSON: the fast path, exact types only, no paths built."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or "\x00" in key:
+                return False
+            kind = type(item)
+            if kind is str:
+                if "\x00" in item:
+                    return False
+            elif kind is int:
+                if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                    return False
+            elif item is not None and kind is not bool and not _canonical(item):
+                return False
+        return True
+    if kind is list:
+        return all(_canonical(item) for item in value)  # type: ignore[attr-defined]
+    if kind is str:
+        return "\x00" not in value  # type: ignore[operator]
+    if kind is int:
+        return -MAX_SAFE_INT <= value <= MAX_SAFE_INT  # type: ignore[operator]
+    return value is None or kind is bool
+
+
 def check_json(value: object, field: str) -> None:
     """Raise InvalidEventData naming the path of the first value that is not canonical JSON."""
+    if not _canonical(value):
+        _explain(value, field)
+
+
+def _explain(value: object, field: str) -> None:
+    """The slow walk: find what `_canonical` refused and name its path (subclasses of str and int pass)."""
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidEventData(field, "nul_character", "text may not contain the NUL character")
@@ -64,11 +96,11 @@ def check_json(value: object, field: str) -> None:
                 raise InvalidEventData(field, "non_string_key", "object keys must be strings")
             if "\x00" in key:
                 raise InvalidEventData(field, "nul_character", "keys may not contain the NUL character")
-            check_json(item, f"{field}.{key}")
+            _explain(item, f"{field}.{key}")
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
-            check_json(item, f"{field}.{index}")
+            _explain(item, f"{field}.{index}")
         return
     if isinstance(value, float):
         raise InvalidEventData(field, "float", "floats are not stored; use an integer or a decimal string")

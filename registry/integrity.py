@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from .events import START, Cursor
 from .hashing import MerkleFrontier, canonical_json, event_hash, format_time, leaf_hash
 from .store import EventStore, driver_errors
@@ -167,8 +165,8 @@ def _check_event(row: Any, previous: Any, report: Report) -> None:
         version=version,
         event_type=row["event_type"],
         schema_version=row["schema_version"],
-        data=canonical_json(orjson.loads(row["data"])),
-        metadata=canonical_json(orjson.loads(row["metadata"])),
+        data=canonical_json(row["data"]),
+        metadata=canonical_json(row["metadata"]),
         occurred_at=format_time(row["occurred_at"]),
         prev_hash=row["prev_hash"],
     )

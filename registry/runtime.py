@@ -65,6 +65,7 @@ class Registry:
         return cls(settings, database, pool, store)
 
     async def close(self) -> None:
+        await self.store.close()
         await self.pool.close()
         self.database.close()
 

@@ -78,7 +78,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
-import orjson
 from pydantic import ValidationError
 
 from .errors import (
@@ -176,6 +175,8 @@ LIMIT 1
 
 _STATS_SQL = "SELECT count(*), coalesce(max(position), 0) FROM events"
 
+_NOTIFY_SQL = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+
 _MAX_XID8 = 2**64 - 1
 _MAX_POSITION = 2**63 - 1
 _MAX_VERSION = 2**31 - 1
@@ -242,6 +243,45 @@ async def retry(operation: Callable[[], Awaitable[_T]], attempts: int = 4, wait:
     raise AssertionError("unreachable")
 
 
+class _Notifier:
+    """Wake followers after appends commit: a hint, never the delivery.
+
+    The NOTIFY goes out in a transaction of its own, after the append has
+    committed (see migrations/0002 for why not inside it). Appends that
+    commit within WINDOW seconds of each other share one NOTIFY, so a burst
+    costs a few statements, not one per append, and a follower wakes at most
+    WINDOW later than it could. A failed NOTIFY is logged and dropped:
+    followers poll as well.
+    """
+
+    WINDOW = 0.005
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._pending = False
+        self._task: asyncio.Task[None] | None = None
+
+    def mark(self) -> None:
+        self._pending = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._pending:
+            await asyncio.sleep(self.WINDOW)
+            self._pending = False
+            try:
+                await self._pool.execute(_NOTIFY_SQL)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("wake-up notification not sent (%s); followers will poll", type(exc).__name__)
+                return
+
+    async def flush(self) -> None:
+        """Wait until the notifications of finished appends have gone out."""
+        if self._task is not None:
+            await self._task
+
+
 class _Heads:
     """Recently seen stream heads: stream_id -> (version, hash, stream_type).
 
@@ -304,6 +344,7 @@ class EventStore:
         self._catalog = catalog
         self._connect = connect
         self._heads = _Heads(head_cache_size)
+        self._notifier = _Notifier(pool)
 
     @property
     def catalog(self) -> Catalog:
@@ -455,6 +496,7 @@ class EventStore:
                 return await self._explain_failure(p)
             return None
         self._heads.put(p.stream_id, version, hashes[-1], p.stream_type)
+        self._notifier.mark()
         return AppendResult(
             p.stream_id,
             p.expected_version + 1,
@@ -591,14 +633,21 @@ class EventStore:
 
     def _decode(self, row: Any) -> RecordedEvent:
         """Decode a stored row, upcasting its data: the one place rows become events."""
-        stored_version = row[6]
-        schema_version, data = self._catalog.upcast(row[5], stored_version, orjson.loads(row[7]))
+        stored_version, data = row[6], row[7]
+        if stored_version < self._catalog.current_version(row[5]):
+            schema_version, data = self._catalog.upcast(row[5], stored_version, data)
+        else:
+            schema_version = stored_version
         return RecordedEvent(
             row[0], row[1], row[2], row[3], row[4], row[5], schema_version, data,
-            orjson.loads(row[8]), row[9], row[10], row[11], row[12], stored_version,
+            row[8], row[9], row[10], row[11], row[12], stored_version,
         )  # fmt: skip
 
     # -- following -----------------------------------------------------------
+
+    async def close(self) -> None:
+        """Send the wake-ups still owed; call before closing the pool."""
+        await self._notifier.flush()
 
     async def listen(self) -> Listener:
         """Open a dedicated connection that wakes when events are appended."""

@@ -121,6 +121,7 @@ async def create_test_database(admin_url: str) -> Db:
 
 
 async def drop_test_database(admin_url: str, db: Db) -> None:
+    await db.store.close()
     await db.pool.close()
     conn = await asyncpg.connect(admin_url)
     try:

@@ -135,3 +135,22 @@ def test_format_time_is_utc_with_microseconds_and_z(moment) -> None:
     u = moment.astimezone(UTC)
     expected = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
     assert format_time(moment) == expected
+
+
+loose_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(loose_values)
+def test_the_fast_check_and_the_explaining_walk_agree(value) -> None:
+    from registry.hashing import _canonical, _explain
+
+    try:
+        _explain(value, "data")
+        explained_ok = True
+    except InvalidEventData:
+        explained_ok = False
+    assert _canonical(value) == explained_ok

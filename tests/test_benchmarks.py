@@ -1,0 +1,32 @@
+"""`registry bench store` runs end to end (tiny sizes) and writes every figure it prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_the_store_benchmark_measures_every_workload_against_raw_and_the_peer(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "registry.cli", "bench", "store", "--events", "20", "--batches", "1",
+         "--repeats", "1", "--json", str(output)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ratio" in result.stdout and "vs peer" in result.stdout
+    figures = json.loads(output.read_text())
+    assert figures["schema_version"] == 1
+    assert set(figures["results"]) == {
+        "single append, 1 connection",
+        "single append, 8 connections",
+        "batched append, 1000 per transaction",
+        "read the log in global order",
+    }
+    for workload, rates in figures["results"].items():
+        assert {"registry", "raw", "eventsourcing"} <= set(rates), workload
+        assert all(rate > 0 for rate in rates.values()), workload
