@@ -145,26 +145,19 @@ WHERE stream_id = $1 AND version >= $2 AND version <= $3
 ORDER BY version
 """
 
-# The gap-safe read (see the module docstring). The row comparison is an
-# index condition on events_global_order_idx.
-_READ_ALL_SQL = f"""
-SELECT {_COLUMNS} FROM events
+# The gap-safe read (see the module docstring): after cursor ($1, $2), up to
+# cursor ($3, $4), below the oldest running transaction, $5 rows at most. The
+# row comparison is an index condition on events_global_order_idx.
+_GLOBAL_ORDER = """
 WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
   AND (transaction_id, position) <= ($3::xid8, $4::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY transaction_id, position
 LIMIT $5
 """
-
-# The same rule, for the few columns a Merkle leaf needs (registry/integrity.py).
-_READ_LEAVES_SQL = """
-SELECT position, transaction_id, stream_id, version, recorded_at, hash FROM events
-WHERE (transaction_id, position) > ($1::xid8, $2::bigint)
-  AND (transaction_id, position) <= ($3::xid8, $4::bigint)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, position
-LIMIT $5
-"""
+_READ_ALL_SQL = f"SELECT {_COLUMNS} FROM events {_GLOBAL_ORDER}"
+# The few columns a Merkle leaf needs (registry/integrity.py).
+_READ_LEAVES_SQL = f"SELECT position, transaction_id, stream_id, version, recorded_at, hash FROM events {_GLOBAL_ORDER}"
 
 _HORIZON_SQL = """
 SELECT transaction_id, position FROM events
@@ -575,37 +568,19 @@ class EventStore:
         Gap-safe (see the module docstring): resuming from the last event's
         cursor never skips or repeats an event.
         """
-        if not 1 <= limit <= 100_000:
-            raise InvalidInput("limit", "out_of_range", "must be between 1 and 100000")
-
-        async def read() -> list[Any]:
-            return await self._pool.fetch(
-                _READ_ALL_SQL,
-                after.transaction_id,
-                after.position,
-                until.transaction_id,
-                until.position,
-                limit,
-            )
-
-        with driver_errors():
-            rows = await retry(read)
         decode = self._decode
-        return [decode(row) for row in rows]
+        return [decode(row) for row in await self._global_order(_READ_ALL_SQL, after, until, limit)]
 
     async def read_leaves(self, after: Cursor, until: Cursor, limit: int) -> list[Any]:
         """Like read_all, but only (position, transaction_id, stream_id, version, recorded_at, hash)."""
+        return await self._global_order(_READ_LEAVES_SQL, after, until, limit)
+
+    async def _global_order(self, sql: str, after: Cursor, until: Cursor, limit: int) -> list[Any]:
+        if not 1 <= limit <= 100_000:
+            raise InvalidInput("limit", "out_of_range", "must be between 1 and 100000")
+        args = (after.transaction_id, after.position, until.transaction_id, until.position, limit)
         with driver_errors():
-            return await retry(
-                lambda: self._pool.fetch(
-                    _READ_LEAVES_SQL,
-                    after.transaction_id,
-                    after.position,
-                    until.transaction_id,
-                    until.position,
-                    limit,
-                )  # fmt: skip
-            )
+            return await retry(lambda: self._pool.fetch(sql, *args))
 
     async def iterate(
         self, after: Cursor = START, *, batch: int = 5000, until: Cursor = END

@@ -13,7 +13,8 @@ import asyncio
 import hashlib
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -82,11 +83,20 @@ def xmin_position_follower(pool: asyncpg.Pool, start: int) -> Follower:
     return Follower(read, start, [])
 
 
+@asynccontextmanager
+async def two_writers(db: Db) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Connection]]:
+    conn_a, conn_b = await db.database.connect(), await db.database.connect()
+    try:
+        yield conn_a, conn_b
+    finally:
+        await conn_a.close()
+        await conn_b.close()
+
+
 async def low_position_commits_last(db: Db, follower: Follower) -> tuple[str, str]:
     """B inserts (low position) and stays open; A inserts (higher position) and commits; then B commits."""
     a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
-    conn_a, conn_b = await db.database.connect(), await db.database.connect()
-    try:
+    async with two_writers(db) as (conn_a, conn_b):
         tx_b = conn_b.transaction()
         await tx_b.start()
         low = await insert_event(conn_b, b)
@@ -95,17 +105,13 @@ async def low_position_commits_last(db: Db, follower: Follower) -> tuple[str, st
         await follower.poll()
         await tx_b.commit()
         await follower.poll()
-    finally:
-        await conn_a.close()
-        await conn_b.close()
     return a, b
 
 
 async def early_id_inserts_last(db: Db, follower: Follower) -> tuple[str, str]:
     """A takes its transaction id first; B takes a later id, inserts and stays open; A inserts and commits."""
     a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
-    conn_a, conn_b = await db.database.connect(), await db.database.connect()
-    try:
+    async with two_writers(db) as (conn_a, conn_b):
         tx_a, tx_b = conn_a.transaction(), conn_b.transaction()
         await tx_a.start()
         id_a = await conn_a.fetchval("SELECT pg_current_xact_id()")
@@ -118,9 +124,6 @@ async def early_id_inserts_last(db: Db, follower: Follower) -> tuple[str, str]:
         await follower.poll()
         await tx_b.commit()
         await follower.poll()
-    finally:
-        await conn_a.close()
-        await conn_b.close()
     return a, b
 
 
