@@ -107,6 +107,9 @@ MAX_EVENTS_PER_APPEND = 10_000
 _VERSION_CONSTRAINT = "events_stream_id_version_key"
 _T = TypeVar("_T")
 
+# The event data travels as text[] and is cast in the statement: a jsonb[]
+# parameter (with the text-format jsonb codec) goes as one escaped array
+# literal that the server parses again, a third slower for 1,000 events.
 _APPEND_SQL = """
 WITH idempotency AS (
     INSERT INTO idempotency_keys (key, stream_id, fingerprint, first_version, last_version)
@@ -117,8 +120,8 @@ WITH idempotency AS (
 )
 INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, data, metadata,
                     occurred_at, prev_hash, hash)
-SELECT $1, $2, $3 + e.ord, e.event_type, e.schema_version, e.data, $8, e.occurred_at, e.prev_hash, e.hash
-FROM unnest($4::text[], $5::int[], $6::jsonb[], $7::timestamptz[], $11::bytea[], $12::bytea[])
+SELECT $1, $2, $3 + e.ord, e.event_type, e.schema_version, e.data::jsonb, $8, e.occurred_at, e.prev_hash, e.hash
+FROM unnest($4::text[], $5::int[], $6::text[], $7::timestamptz[], $11::bytea[], $12::bytea[])
      WITH ORDINALITY AS e(event_type, schema_version, data, occurred_at, prev_hash, hash, ord)
 WHERE ($9::text IS NULL OR EXISTS (SELECT FROM idempotency))
   AND (SELECT hash FROM events WHERE stream_id = $1 AND version = $3 AND stream_type = $2)
@@ -476,7 +479,7 @@ class EventStore:
             rows = await self._pool.fetch(
                 _APPEND_SQL,
                 p.stream_id, p.stream_type, p.expected_version, p.event_types, p.schema_versions,
-                p.data, p.occurred_at, p.metadata, p.key, p.fingerprint, prev_hashes, hashes,
+                [d.decode() for d in p.data], p.occurred_at, p.metadata, p.key, p.fingerprint, prev_hashes, hashes,
                 prev_hashes[0],
             )  # fmt: skip
         except asyncpg.UniqueViolationError as exc:
