@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from . import units
 from .events import Catalog
 
 
@@ -24,6 +25,9 @@ class RegistryInitialised(BaseModel):
 def default_catalog() -> Catalog:
     catalog = Catalog()
     catalog.add_event("registry", "RegistryInitialised", RegistryInitialised)
+    for event_type, model in units.EVENT_TYPES.items():
+        catalog.add_event(units.STREAM_TYPE, event_type, model)
+    catalog.add_event(units.REORGANISATION_STREAM_TYPE, "ReorganisationApplied", units.ReorganisationApplied)
     return catalog
 
 

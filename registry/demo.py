@@ -1,4 +1,8 @@
-"""Demonstration data for `registry serve --demo`: synthetic, idempotent, loaded on first start."""
+"""Demonstration data for `registry serve --demo`: idempotent, loaded on first start.
+
+The administrative units are the real ones (`registry units load`); anything
+about children and cases added here is synthetic.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,23 @@ from .events import Metadata, NewEvent
 from .integrity import create_checkpoint
 from .migrations import discover
 from .store import EventStore
+from .unit_loader import load, plan, read_dataset
 
 SYSTEM = Metadata(actor_id="system:demo-loader", actor_role="system", source="registry serve --demo")
 
 
 async def load_demo(store: EventStore) -> bool:
-    """Load the demonstration data unless it is there; return whether anything was written."""
-    if await store.read_stream("registry"):
-        return False
+    """Load what of the demonstration data is not there yet; return whether anything was written."""
+    report = await load(store, plan(read_dataset()))
+    wrote = report.written_events > 0
+    if not await store.read_stream("registry"):
+        wrote = await _initialise(store) or wrote
+    if wrote:
+        await create_checkpoint(store)
+    return wrote
+
+
+async def _initialise(store: EventStore) -> bool:
     event = NewEvent(
         "RegistryInitialised",
         RegistryInitialised(
@@ -28,7 +41,6 @@ async def load_demo(store: EventStore) -> bool:
         datetime.now(UTC),
     )
     result = await store.append("registry", "registry", 0, [event], SYSTEM, idempotency_key="demo:registry-initialised")
-    await create_checkpoint(store)
     return not result.replayed
 
 

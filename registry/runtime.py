@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -15,8 +15,10 @@ from .catalog import default_catalog
 from .config import Settings
 from .db import Database
 from .errors import MigrationError
+from .gazetteer import Gazetteer
 from .migrations import migrate, pending
 from .store import EventStore, driver_errors
+from .unit_loader import read_gazetteer
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ class Registry:
     database: Database
     pool: asyncpg.Pool
     store: EventStore
+    _gazetteer: Gazetteer | None = field(default=None, repr=False)
 
     @classmethod
     async def open(
@@ -63,6 +66,12 @@ class Registry:
             raise
         store = EventStore(pool, default_catalog(), connect=database.connect)
         return cls(settings, database, pool, store)
+
+    async def gazetteer(self, *, reload: bool = False) -> Gazetteer:
+        """The administrative units the store holds, read once (again with `reload`)."""
+        if self._gazetteer is None or reload:
+            self._gazetteer = await read_gazetteer(self.store)
+        return self._gazetteer
 
     async def close(self) -> None:
         await self.store.close()

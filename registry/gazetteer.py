@@ -1,0 +1,334 @@
+"""The administrative units as of any date: lookups, the tree, the 2025 crosswalk and name search.
+
+An in-memory index folded from the administrative-unit events (about 14,000
+units and 28,000 events; a few megabytes). It is what the rest of the
+registry asks about units: the children and cases aggregates (a commune code
+that exists on a date), projections and the API (paths, lists, search). It is
+also the `Directory` the units aggregate decides against.
+
+Every query takes the day it is asked about. "Former district" questions
+after 2025-07-01 go through `former_districts` (see the README's design notes).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from pydantic import BaseModel
+
+from .errors import InvalidInput, NotFound
+from .events import RecordedEvent
+from .law import TWO_TIER_FROM
+from .units import EVENT_TYPES, STREAM_TYPE, Kind, Level, UnitState, Version, evolve, full_name, level_of
+
+_SPACES = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[^0-9a-z ]+")
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics, for search: 'Tuần Giáo' -> 'tuan giao', 'Đắk Lắk' -> 'dak lak'."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return _SPACES.sub(" ", _NOT_WORD.sub(" ", plain)).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    """A unit as it was on one day (`valid_from`/`valid_to`: its whole life, `to` exclusive)."""
+
+    unit_id: str
+    code: str
+    level: Level
+    kind: Kind
+    name: str
+    parent_id: str | None
+    valid_from: date | None
+    valid_to: date | None
+
+    @property
+    def full_name(self) -> str:
+        return full_name(self.kind, self.name)
+
+    @property
+    def parent_code(self) -> str | None:
+        return None if self.parent_id is None else self.parent_id.split(":")[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Successor:
+    unit: UnitView
+    default: bool
+
+
+def _view(state: UnitState, version: Version) -> UnitView:
+    return UnitView(
+        state.unit_id, state.code, state.level, version.kind, version.name, version.parent_id,
+        state.established, state.valid_to,
+    )  # fmt: skip
+
+
+class Gazetteer:
+    """Every administrative unit over time, folded from events; implements `units.Directory`."""
+
+    def __init__(self) -> None:
+        self._units: dict[str, UnitState] = {}
+        self._by_code: dict[str, list[str]] = {}
+        self._children: dict[str, set[str]] = {}
+        self._predecessors: dict[str, set[str]] = {}
+        self._names: dict[str, set[str]] = {}  # folded name -> unit ids that ever bore it
+
+    # -- folding ---------------------------------------------------------
+
+    def apply(self, unit_id: str, event: BaseModel) -> UnitState:
+        """Fold one decided event of the unit `unit_id`."""
+        state = evolve(self._units.get(unit_id), event)
+        if state.unit_id != unit_id:
+            raise ValueError(f"event of {state.unit_id} applied to {unit_id}")
+        self._put(state)
+        return state
+
+    def apply_recorded(self, event: RecordedEvent) -> None:
+        if event.stream_type != STREAM_TYPE:
+            return
+        model = EVENT_TYPES[event.event_type].model_validate(event.data)
+        self.apply(event.stream_id, model)
+
+    def _put(self, state: UnitState) -> None:
+        unit = state.unit_id
+        known = unit in self._units
+        self._units[unit] = state
+        if not known:
+            self._by_code.setdefault(state.code, []).append(unit)
+        version = state.current
+        if version.parent_id is not None:
+            self._children.setdefault(version.parent_id, set()).add(unit)
+        self._names.setdefault(fold(version.name), set()).add(unit)
+        if state.ended is not None:
+            for successor in state.ended.successor_ids:
+                self._predecessors.setdefault(successor, set()).add(unit)
+
+    # -- the Directory protocol -------------------------------------------
+
+    def get(self, unit_id: str) -> UnitState | None:
+        return self._units.get(unit_id)
+
+    def with_code(self, code: str) -> Iterable[UnitState]:
+        return [self._units[u] for u in self._by_code.get(code, ())]
+
+    def children_of(self, unit_id: str) -> Iterable[UnitState]:
+        return [self._units[u] for u in sorted(self._children.get(unit_id, ()))]
+
+    # -- queries -----------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def states(self) -> Iterator[UnitState]:
+        return iter(self._units.values())
+
+    def count(self, level: Level, on: date) -> int:
+        return sum(1 for s in self._units.values() if s.level is level and s.at(on) is not None)
+
+    def view(self, unit_id: str, on: date) -> UnitView | None:
+        """The unit with this id as it was on `on` (None if not in force then)."""
+        state = self._units.get(unit_id)
+        version = None if state is None else state.at(on)
+        return None if state is None or version is None else _view(state, version)
+
+    def find(self, code: str, on: date) -> UnitView | None:
+        """The unit that bore `code` on `on`, or None."""
+        level_of(code)
+        for unit in self._by_code.get(code, ()):
+            found = self.view(unit, on)
+            if found is not None:
+                return found
+        return None
+
+    def lookup(self, code: str, on: date, field: str = "code") -> UnitView:
+        """Like find, but a typed error naming the field when no unit bore the code that day."""
+        level_of(code, field)
+        found = self.find(code, on)
+        if found is None:
+            raise InvalidInput(field, "unknown_unit", f"no administrative unit has this code on {on.isoformat()}")
+        return found
+
+    def children(self, code: str, on: date) -> list[UnitView]:
+        """The units directly under `code` on `on`, by code."""
+        parent = self.lookup(code, on)
+        found = []
+        for child in self._children.get(parent.unit_id, ()):
+            view = self.view(child, on)
+            if view is not None and view.parent_id == parent.unit_id:
+                found.append(view)
+        return sorted(found, key=lambda v: v.code)
+
+    def provinces(self, on: date) -> list[UnitView]:
+        found = []
+        for state in self._units.values():
+            if state.level is Level.PROVINCE and (version := state.at(on)) is not None:
+                found.append(_view(state, version))
+        return sorted(found, key=lambda v: v.code)
+
+    def tree(self, on: date) -> Iterator[tuple[int, UnitView]]:
+        """(depth, unit) for every unit in force on `on`, depth first, by code: the tree as of that day."""
+
+        def walk(unit: UnitView, depth: int) -> Iterator[tuple[int, UnitView]]:
+            yield depth, unit
+            for child in self.children(unit.code, on):
+                yield from walk(child, depth + 1)
+
+        for province in self.provinces(on):
+            yield from walk(province, 0)
+
+    def path(self, code: str, on: date) -> list[UnitView]:
+        """The unit and its ancestors on `on`: commune -> district -> province (no district from 2025-07-01)."""
+        unit = self.lookup(code, on)
+        path = [unit]
+        while unit.parent_id is not None:
+            parent = self.view(unit.parent_id, on)
+            if parent is None:  # cannot happen for decided events; a half-loaded store could show it
+                raise NotFound(f"the parent of unit {unit.code} is not in force on {on.isoformat()}")
+            path.append(parent)
+            unit = parent
+        return path
+
+    def communes_of(self, code: str, on: date) -> list[UnitView]:
+        """Every commune under a province or district on `on` (the commune itself for a commune)."""
+        unit = self.lookup(code, on)
+        if unit.level is Level.COMMUNE:
+            return [unit]
+        found = []
+        for child in self.children(code, on):
+            found.extend(self.communes_of(child.code, on))
+        return sorted(found, key=lambda v: v.code)
+
+    def successors(self, code: str, on: date, to: date) -> list[Successor]:
+        """What the unit that bore `code` on `on` had become by `to` (itself if still in force).
+
+        Follows merges, splits and dissolutions through as many steps as
+        there were; `default` marks the successor a record moves to when
+        nothing more precise says otherwise (the default of every split on
+        the way). A legacy commune code resolved to today: `successors(c,
+        date(2025, 6, 30), today)`.
+        """
+        if to < on:
+            raise InvalidInput("to", "before_on", "must not be before the date the code is read at")
+        start = self.lookup(code, on)
+        found: dict[str, bool] = {}
+
+        def follow(unit_id: str, default: bool) -> None:
+            state = self._units.get(unit_id)
+            if state is None:
+                return  # a successor not loaded yet
+            if state.at(to) is not None:
+                found[unit_id] = found.get(unit_id, False) or default
+                return
+            ending = state.ended
+            if ending is None or ending.effective_date > to:
+                return  # established after `to`: nothing to report yet
+            for successor in ending.successor_ids:
+                is_default = ending.default_id in (None, successor)
+                follow(successor, default and is_default)
+
+        follow(start.unit_id, True)
+        result = []
+        for unit_id, default in found.items():
+            view = self.view(unit_id, to)
+            assert view is not None
+            result.append(Successor(view, default))
+        return sorted(result, key=lambda s: (not s.default, s.unit.code))
+
+    def predecessors(self, code: str, on: date) -> list[UnitView]:
+        """The units that ended into the unit bearing `code` on `on`, as they were on their last day."""
+        unit = self.lookup(code, on)
+        found = []
+        for before in self._predecessors.get(unit.unit_id, ()):
+            state = self._units[before]
+            assert state.ended is not None
+            view = self.view(before, state.ended.effective_date - timedelta(days=1))
+            if view is not None:
+                found.append(view)
+        return sorted(found, key=lambda v: v.code)
+
+    def former_districts(self, code: str, on: date) -> list[UnitView]:
+        """The districts of 2025-06-30 whose territory the commune bearing `code` on `on` lies in.
+
+        For a legacy commune (on < 2025-07-01), its own district; for a
+        commune of the two-tier map, the districts of the legacy communes it
+        was formed from (several where it was formed across a district line).
+        """
+        last_day = TWO_TIER_FROM - timedelta(days=1)
+        unit = self.lookup(code, on)
+        if unit.level is not Level.COMMUNE:
+            raise InvalidInput("code", "not_a_commune", "must be a commune code")
+        districts: dict[str, UnitView] = {}
+        pending = [unit.unit_id]
+        seen = set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            view = self.view(current, last_day)
+            if view is not None:  # in force on the last legacy day: its district then
+                parent = None if view.parent_id is None else self.view(view.parent_id, last_day)
+                if parent is not None and parent.level is Level.DISTRICT:
+                    districts[parent.code] = parent
+                continue
+            pending.extend(self._predecessors.get(current, ()))
+        return sorted(districts.values(), key=lambda v: v.code)
+
+    def search(
+        self, text: str, on: date | None = None, *, level: Level | None = None, limit: int = 20
+    ) -> list[UnitView]:
+        """Units whose name matches `text`, with or without diacritics ('Tuần Giáo' = 'tuan giao').
+
+        The type word may be given ('huyen tuan giao'). Exact names first,
+        then names starting with the text, then names containing it; among
+        equals, a match with the same diacritics first, then by level and
+        code. `on` limits the result to units in force that day (each shown
+        as it was then); without it, every unit that ever bore the name is
+        shown as it was last.
+        """
+        wanted = fold(text)
+        if not wanted:
+            raise InvalidInput("text", "empty", "must contain a letter or a digit")
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit", "out_of_range", "must be between 1 and 1000")
+        exact_text = text.strip().lower()
+        ranked: list[tuple[tuple[int, int, int, str], UnitView]] = []
+        for folded, units in self._names.items():
+            for unit_id in units:
+                state = self._units[unit_id]
+                if level is not None and state.level is not level:
+                    continue
+                version = state.at(on) if on is not None else state.current
+                if version is None or fold(version.name) != folded:
+                    continue
+                rank = _match(wanted, folded, fold(full_name(version.kind, version.name)))
+                if rank is None:
+                    continue
+                same_marks = exact_text in (version.name.lower(), full_name(version.kind, version.name).lower())
+                order = list(Level).index(state.level)
+                ranked.append(((rank, 0 if same_marks else 1, order, state.code), _view(state, version)))
+        ranked.sort(key=lambda item: item[0])
+        return [view for _, view in ranked[:limit]]
+
+
+def _match(wanted: str, name: str, with_kind: str) -> int | None:
+    if wanted in (name, with_kind):
+        return 0
+    if name.startswith(wanted) or with_kind.startswith(wanted):
+        return 1
+    if f" {wanted}" in f" {name}" or f" {wanted}" in f" {with_kind}":
+        return 2  # a word of the name starts with it
+    if wanted in name:
+        return 3
+    return None
+
+
+__all__ = ["Gazetteer", "Successor", "UnitView", "fold"]

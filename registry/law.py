@@ -1,0 +1,64 @@
+"""Every legal number the registry uses, in one table, each with its basis.
+
+A rule in the code refers to an entry here by name and cites the article in a
+comment; nothing legal is hard-coded elsewhere. `verified` is False where the
+number comes from a secondary source and awaits a reading of the primary text
+(see ../shared/domain.md, "Open / unverified items").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+# Vietnam keeps one time zone (UTC+7) with no daylight saving time: a date in
+# a legal text starts at 00:00 there.
+VIETNAM = timezone(timedelta(hours=7), "ICT")
+
+
+@dataclass(frozen=True, slots=True)
+class LegalFact:
+    name: str
+    value: Any
+    basis: str
+    verified: bool
+
+
+FACTS: dict[str, LegalFact] = {
+    fact.name: fact
+    for fact in (
+        LegalFact(
+            "two_tier_local_government",
+            date(2025, 7, 1),
+            "NQ 202/2025/QH15 (provinces, 63 -> 34) and the Law on Organisation of Local Government 2025: "
+            "from 2025-07-01 local government has two tiers (province, commune); the district level ends",
+            verified=True,
+        ),
+        LegalFact(
+            "commune_restructuring_2025",
+            "34 resolutions of the NA Standing Committee of 16 June 2025, one per new province "
+            "(e.g. 1656/NQ-UBTVQH15 Hà Nội, 1685/NQ-UBTVQH15 Hồ Chí Minh City)",
+            "domain.md section 10 (checked against sources)",
+            verified=True,
+        ),
+        LegalFact(
+            "unit_code_lengths",
+            {"province": 2, "district": 3, "commune": 5},
+            "QĐ 124/2004/QĐ-TTg (list of administrative unit codes): each level's code is unique nationwide on "
+            "its own, not a concatenation of its parents' codes",
+            verified=True,
+        ),
+    )
+}
+
+TWO_TIER_FROM: date = FACTS["two_tier_local_government"].value
+"""The first day without a district level (NQ 202/2025/QH15)."""
+
+
+def start_of_day(day: date) -> datetime:
+    """The moment a legal date begins in Vietnam: the business time of an act effective that day."""
+    return datetime.combine(day, time(0), VIETNAM)
+
+
+__all__ = ["FACTS", "TWO_TIER_FROM", "VIETNAM", "LegalFact", "start_of_day"]
