@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from registry.db import Database, ensure_database, start_embedded, with_database
+from registry.db import Database, ensure_database, server_url, with_database
 from registry.events import Catalog, Metadata, NewEvent
 from registry.hashing import canonical_json, event_hash, format_time
 from registry.migrations import migrate
@@ -410,18 +410,11 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    url = os.environ.get("DATABASE_URL")
-    server = None
+    if not os.environ.get("DATABASE_URL"):
+        say("bench: starting a throw-away embedded PostgreSQL")
     with tempfile.TemporaryDirectory(prefix="registry-bench-") as scratch:
-        if not url:
-            say("bench: starting a throw-away embedded PostgreSQL")
-            server = start_embedded(Path(scratch))
-            url = server.get_uri()
-        try:
+        with server_url(os.environ.get("DATABASE_URL"), Path(scratch)) as url:
             bench = asyncio.run(run(args, url))
-        finally:
-            if server is not None:
-                server.cleanup()
     seconds = time.perf_counter() - started
     where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded"
     print(f"PostgreSQL {bench.server_version} ({where}); {args.events} single appends, {args.batches} batches")

@@ -33,7 +33,7 @@ from .errors import ConfigError, InvalidInput, MigrationError, RegistryError, St
 from .gazetteer import Gazetteer, UnitView
 from .integrity import create_checkpoint, verify
 from .runtime import Registry
-from .unit_loader import load, plan, read_dataset
+from .unit_loader import default_plan, load, plan, read_dataset
 from .units import Level
 
 _T = TypeVar("_T")
@@ -132,7 +132,7 @@ def _day(text: str) -> date:
 
 
 def _units_load(settings: Settings, args: argparse.Namespace) -> int:
-    the_plan = plan(read_dataset(args.file) if args.file else read_dataset())
+    the_plan = plan(read_dataset(args.file)) if args.file else default_plan()
 
     async def work(registry: Registry) -> int:
         with _bar("units", the_plan.event_count) as bar:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ import orjson
 
 from .config import Settings, redact_url
 from .errors import StoreUnavailable
+from .migrations import migrate
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,43 @@ def start_embedded(data_dir: Path) -> Any:
     data_dir.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_dir / "pgdata")
     return get_server(data_dir / "pgdata", cleanup_mode="stop")
+
+
+@contextmanager
+def server_url(url: str | None, scratch: Path) -> Iterator[str]:
+    """`url` if one is given, else the URL of a throw-away embedded PostgreSQL in `scratch`, stopped on exit.
+
+    For tests and benchmarks, which create and drop databases of their own on it.
+    """
+    if url:
+        yield url
+        return
+    server = start_embedded(scratch)
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+async def create_scratch_database(admin_url: str, name: str) -> Database:
+    """Create and migrate database `name` on the server of `admin_url` (tests and benchmarks; drop it after)."""
+    await ensure_database(admin_url, name)
+    url = with_database(admin_url, name)
+    database = Database(url, url)
+    conn = await database.connect(owner=True)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return database
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def ensure_database(admin_url: str, name: str) -> None:

@@ -14,14 +14,14 @@ from .events import Metadata, NewEvent
 from .integrity import create_checkpoint
 from .migrations import discover
 from .store import EventStore
-from .unit_loader import load, plan, read_dataset
+from .unit_loader import default_plan, load
 
 SYSTEM = Metadata(actor_id="system:demo-loader", actor_role="system", source="registry serve --demo")
 
 
 async def load_demo(store: EventStore) -> bool:
     """Load what of the demonstration data is not there yet; return whether anything was written."""
-    report = await load(store, plan(read_dataset()))
+    report = await load(store, default_plan())
     wrote = report.written_events > 0
     if not await store.read_stream("registry"):
         wrote = await _initialise(store) or wrote

@@ -14,21 +14,38 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel
 
 from .errors import InvalidInput, NotFound
-from .events import RecordedEvent
+from .events import START, RecordedEvent
 from .law import TWO_TIER_FROM
-from .units import EVENT_TYPES, STREAM_TYPE, Kind, Level, UnitState, Version, evolve, full_name, level_of
+from .store import EventStore
+from .units import (
+    EVENT_TYPES,
+    REORGANISATION_STREAM_TYPE,
+    STREAM_TYPE,
+    VIETNAMESE_KIND,
+    Kind,
+    Level,
+    UnitState,
+    Version,
+    evolve,
+    full_name,
+    level_of,
+)
+
+REFERENCE_STREAM_TYPES = (STREAM_TYPE, REORGANISATION_STREAM_TYPE)
 
 _SPACES = re.compile(r"\s+")
 _NOT_WORD = re.compile(r"[^0-9a-z ]+")
 
 
+@lru_cache(maxsize=65_536)  # unit names are few (about 15,000); search folds them on every query
 def fold(text: str) -> str:
     """Lower case without diacritics, for search: 'Tuần Giáo' -> 'tuan giao', 'Đắk Lắk' -> 'dak lak'."""
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
@@ -80,6 +97,7 @@ class Gazetteer:
         self._children: dict[str, set[str]] = {}
         self._predecessors: dict[str, set[str]] = {}
         self._names: dict[str, set[str]] = {}  # folded name -> unit ids that ever bore it
+        self.cursor = START  # how far into the global order `refresh` has read
 
     # -- folding ---------------------------------------------------------
 
@@ -90,6 +108,18 @@ class Gazetteer:
             raise ValueError(f"event of {state.unit_id} applied to {unit_id}")
         self._put(state)
         return state
+
+    async def refresh(self, store: EventStore, on_event: Callable[[RecordedEvent], object] | None = None) -> int:
+        """Fold the unit events committed since the last refresh (all of them the first time); return how many."""
+        count = 0
+        async for batch in store.iterate(self.cursor, batch=10_000, stream_types=REFERENCE_STREAM_TYPES):
+            for event in batch:
+                self.apply_recorded(event)
+                if on_event is not None:
+                    on_event(event)
+            self.cursor = batch[-1].cursor
+            count += len(batch)
+        return count
 
     def apply_recorded(self, event: RecordedEvent) -> None:
         if event.stream_type != STREAM_TYPE:
@@ -288,20 +318,27 @@ class Gazetteer:
         """Units whose name matches `text`, with or without diacritics ('Tuần Giáo' = 'tuan giao').
 
         The type word may be given ('huyen tuan giao'). Exact names first,
-        then names starting with the text, then names containing it; among
-        equals, a match with the same diacritics first, then by level and
-        code. `on` limits the result to units in force that day (each shown
-        as it was then); without it, every unit that ever bore the name is
-        shown as it was last.
+        then names starting with the text, then names with a word starting
+        with it, then names containing it. Where the text has diacritics,
+        names matching them come before names matching only without them
+        ('Hòa' finds Hòa Bình before Hoàn Kiếm). Then by level and code.
+        `on` limits the result to units in force that day (each shown as it
+        was then); without it, every unit that ever bore the name is shown
+        as it was last.
         """
         wanted = fold(text)
         if not wanted:
             raise InvalidInput("text", "empty", "must contain a letter or a digit")
         if not 1 <= limit <= 1000:
             raise InvalidInput("limit", "out_of_range", "must be between 1 and 1000")
-        exact_text = text.strip().lower()
+        typed = _SPACES.sub(" ", text.strip().lower())
+        with_marks = typed != wanted  # the officer typed diacritics: honour them first
         ranked: list[tuple[tuple[int, int, int, str], UnitView]] = []
+        # Every match contains the text, or the text is a type word followed by a part of the name.
+        rests = [wanted] + [wanted[len(word) + 1 :] for word in _KIND_WORDS if wanted.startswith(word + " ")]
         for folded, units in self._names.items():
+            if not any(rest in folded for rest in rests):
+                continue
             for unit_id in units:
                 state = self._units[unit_id]
                 if level is not None and state.level is not level:
@@ -309,14 +346,20 @@ class Gazetteer:
                 version = state.at(on) if on is not None else state.current
                 if version is None or fold(version.name) != folded:
                     continue
-                rank = _match(wanted, folded, fold(full_name(version.kind, version.name)))
+                long_name = full_name(version.kind, version.name)
+                rank = _match(wanted, folded, fold(long_name))
                 if rank is None:
                     continue
-                same_marks = exact_text in (version.name.lower(), full_name(version.kind, version.name).lower())
+                marks = _match(typed, version.name.lower(), long_name.lower())
+                marks = 4 if marks is None else marks
+                first, second = (marks, rank) if with_marks else (rank, marks)
                 order = list(Level).index(state.level)
-                ranked.append(((rank, 0 if same_marks else 1, order, state.code), _view(state, version)))
+                ranked.append(((first, second, order, state.code), _view(state, version)))
         ranked.sort(key=lambda item: item[0])
         return [view for _, view in ranked[:limit]]
+
+
+_KIND_WORDS = sorted({fold(word) for word in VIETNAMESE_KIND.values()})
 
 
 def _match(wanted: str, name: str, with_kind: str) -> int | None:
@@ -331,4 +374,4 @@ def _match(wanted: str, name: str, with_kind: str) -> int | None:
     return None
 
 
-__all__ = ["Gazetteer", "Successor", "UnitView", "fold"]
+__all__ = ["REFERENCE_STREAM_TYPES", "Gazetteer", "Successor", "UnitView", "fold"]

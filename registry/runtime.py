@@ -18,7 +18,6 @@ from .errors import MigrationError
 from .gazetteer import Gazetteer
 from .migrations import migrate, pending
 from .store import EventStore, driver_errors
-from .unit_loader import read_gazetteer
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +66,11 @@ class Registry:
         store = EventStore(pool, default_catalog(), connect=database.connect)
         return cls(settings, database, pool, store)
 
-    async def gazetteer(self, *, reload: bool = False) -> Gazetteer:
-        """The administrative units the store holds, read once (again with `reload`)."""
-        if self._gazetteer is None or reload:
-            self._gazetteer = await read_gazetteer(self.store)
+    async def gazetteer(self) -> Gazetteer:
+        """The administrative units the store holds, brought up to date."""
+        if self._gazetteer is None:
+            self._gazetteer = Gazetteer()
+        await self._gazetteer.refresh(self.store)
         return self._gazetteer
 
     async def close(self) -> None:

@@ -37,10 +37,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from .errors import InvalidInput
-from .events import Metadata, NewEvent
+from .events import Metadata
 from .gazetteer import Gazetteer
-from .law import FACTS, TWO_TIER_FROM, start_of_day
+from .law import FACTS, TWO_TIER_FROM
 from .store import EventStore
+from .unit_service import as_new_event, units_lock
 from .units import (
     REORGANISATION_STREAM_TYPE,
     STREAM_TYPE,
@@ -111,6 +112,12 @@ class Plan:
     @property
     def event_count(self) -> int:
         return sum(len(c.events) for _, changes in self.phases for c in changes) + 1
+
+
+@cache
+def default_plan() -> Plan:
+    """The plan of the shipped data file, decided once per process (treat it as read-only)."""
+    return plan(read_dataset())
 
 
 def plan(dataset: Dataset) -> Plan:
@@ -246,21 +253,11 @@ def _metadata(source: str, digest: str) -> Metadata:
     )
 
 
-def _new_event(event: BaseModel, listed_on: date) -> NewEvent:
-    day = getattr(event, "effective_date", None) or listed_on
-    return NewEvent(type(event).__name__, event, start_of_day(day))
-
-
-async def stored_streams(store: EventStore) -> tuple[dict[str, list[tuple[str, dict[str, Any]]]], Gazetteer]:
-    """The (event type, data) of every stored unit or reorganisation stream, and the gazetteer they make."""
-    streams: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
-    gazetteer = Gazetteer()
-    for stream_type in (STREAM_TYPE, REORGANISATION_STREAM_TYPE):
-        async for batch in store.iterate(stream_type=stream_type, batch=10_000):
-            for event in batch:
-                streams[event.stream_id].append((event.event_type, event.data))
-                gazetteer.apply_recorded(event)
-    return streams, gazetteer
+async def _stored(store: EventStore) -> dict[str, list[tuple[str, Any]]]:
+    """The (event type, data) of every stored unit or reorganisation event, by stream."""
+    streams: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    await Gazetteer().refresh(store, lambda e: streams[e.stream_id].append((e.event_type, e.data)))
+    return streams
 
 
 async def load(
@@ -271,9 +268,14 @@ async def load(
     concurrency: int = 8,
 ) -> LoadReport:
     """Write the plan's events that the store does not hold yet (see the module docstring)."""
+    async with units_lock(store):
+        return await _load(store, the_plan, progress, concurrency)
+
+
+async def _load(store: EventStore, the_plan: Plan, progress: Callable[[int], object], concurrency: int) -> LoadReport:
     dataset = the_plan.dataset
     metadata = _metadata(dataset.source, dataset.digest)
-    stored, _ = await stored_streams(store)
+    stored = await _stored(store)
     report = LoadReport()
     gate = asyncio.Semaphore(concurrency)
 
@@ -283,7 +285,7 @@ async def load(
                 stream_id,
                 stream_type,
                 expected,
-                [_new_event(e, dataset.listed_on) for e in events],
+                [as_new_event(e, dataset.listed_on) for e in events],
                 metadata,
                 idempotency_key=f"units:{stream_id}:{expected + 1}:{dataset.digest[:16]}",
             )
@@ -321,9 +323,4 @@ async def load(
     return report
 
 
-async def read_gazetteer(store: EventStore) -> Gazetteer:
-    """The gazetteer of every administrative unit the store holds."""
-    return (await stored_streams(store))[1]
-
-
-__all__ = ["DATA_FILE", "Dataset", "LoadReport", "Plan", "load", "plan", "read_dataset", "read_gazetteer"]
+__all__ = ["DATA_FILE", "Dataset", "LoadReport", "Plan", "default_plan", "load", "plan", "read_dataset"]

@@ -14,7 +14,6 @@ import os
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -22,9 +21,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from pydantic import BaseModel, ConfigDict
 
-from registry.db import Database, ensure_database, start_embedded, with_database
+from registry.db import Database, create_scratch_database, drop_database, server_url
 from registry.events import Catalog
-from registry.migrations import migrate
 from registry.store import EventStore
 
 T = TypeVar("T")
@@ -76,16 +74,8 @@ def run(runner: asyncio.Runner) -> Callable[[Coroutine[Any, Any, T]], T]:
 
 @pytest.fixture(scope="session")
 def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
+    with server_url(os.environ.get("DATABASE_URL"), tmp_path_factory.mktemp("embedded")) as url:
         yield url
-        return
-    directory: Path = tmp_path_factory.mktemp("embedded")
-    server = start_embedded(directory)
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
 
 
 @dataclass
@@ -107,14 +97,7 @@ class Db:
 
 async def create_test_database(admin_url: str) -> Db:
     name = f"registry_test_{uuid.uuid4().hex[:12]}"
-    await ensure_database(admin_url, name)
-    url = with_database(admin_url, name)
-    database = Database(url, url)
-    conn = await database.connect(owner=True)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    database = await create_scratch_database(admin_url, name)
     pool = await database.create_pool(8)
     store = EventStore(pool, make_catalog(), connect=database.connect)
     return Db(name, database, pool, store)
@@ -123,11 +106,7 @@ async def create_test_database(admin_url: str) -> Db:
 async def drop_test_database(admin_url: str, db: Db) -> None:
     await db.store.close()
     await db.pool.close()
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(admin_url, db.name)
 
 
 @pytest.fixture(scope="session")

@@ -30,3 +30,19 @@ def test_the_store_benchmark_measures_every_workload_against_raw_and_the_peer(tm
     for workload, rates in figures["results"].items():
         assert {"registry", "raw", "eventsourcing"} <= set(rates), workload
         assert all(rate > 0 for rate in rates.values()), workload
+
+
+def test_the_units_benchmark_loads_everything_and_reports_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "units.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "registry.cli", "bench", "units", "--cores", "0", "--lookups", "400",
+         "--searches", "4", "--json", str(output)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "full load, seconds" in result.stdout and "ratio" in result.stdout
+    figures = json.loads(output.read_text())
+    assert figures["events"] == 24_801
+    for key in ("load_events_per_second", "batched_events_per_second", "path_lookups_per_second",
+                "raw_path_walks_per_second", "searches_per_second"):  # fmt: skip
+        assert figures[key] > 0, key

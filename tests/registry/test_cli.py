@@ -102,7 +102,29 @@ def test_serve_demo_starts_the_embedded_server_answers_healthz_and_stops_cleanly
     assert "Application shutdown complete" in output
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()  # the embedded server stopped with it
 
-    # the demonstration data is there, verified and checkpointed
+    # the demonstration data is there, verified and checkpointed: the real administrative units
     check = registry("verify", env=env)
     assert check.returncode == 0, check.stderr
-    assert check.stdout.strip().endswith("s") and "OK: 1 events in 1 streams checked, 1 checkpoints" in check.stdout
+    assert "OK: 24802 events in 14008 streams checked, 1 checkpoints" in check.stdout
+
+    # a commune looked up by code and by name, as of 2024-01-01 and as of today
+    before = registry("units", "show", "03253", "--on", "2024-01-01", env=env)
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.splitlines()[1:4] == [
+        "03253  Thị trấn Tuần Giáo  (commune, in force from before records until 2025-07-01)",
+        "  099  Huyện Tuần Giáo  (district, in force from before records until 2025-07-01)",
+        "    11  Tỉnh Điện Biên  (province, in force from before records)",
+    ]
+    now = registry("units", "show", "03253", env=env)
+    assert now.stdout.splitlines()[1:3] == [
+        "03253  Xã Tuần Giáo  (commune, in force from 2025-07-01)",
+        "  11  Tỉnh Điện Biên  (province, in force from before records)",
+    ]
+    found = registry("units", "search", "tuan giao", "--on", "2024-01-01", env=env)
+    assert [line.split()[0] for line in found.stdout.splitlines()] == ["099", "03253"]
+    found = registry("units", "search", "Tuần Giáo", env=env)
+    assert [line.split()[0] for line in found.stdout.splitlines()] == ["099", "03253", "03253"]
+    missing = registry("units", "show", "03253", "--on", "yesterday", env=env)
+    assert missing.returncode == 2 and "--on: must be a date" in missing.stderr
+    unknown = registry("units", "show", "099", env=env)
+    assert unknown.returncode == 2 and "code: no administrative unit has this code on" in unknown.stderr

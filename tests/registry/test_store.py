@@ -271,6 +271,21 @@ def test_a_stream_keeps_its_stream_type(run, store: EventStore) -> None:
     assert len(run(store.read_stream(stream))) == 1
 
 
+def test_the_global_order_can_be_read_for_some_stream_types_only(run, fresh_db: Db) -> None:
+    store = fresh_db.store
+    for n in range(6):
+        stream_type, event_type = ("thing", "Happened") if n % 2 else ("other", "OtherHappened")
+        run(store.append(new_stream(), stream_type, 0, [NewEvent(event_type, {"n": n}, NOW)], META))
+    everything = run(store.read_all())
+    others = run(store.read_all(stream_types=["other"], limit=2))
+    assert [e.data["n"] for e in others] == [0, 2]
+    rest = run(store.read_all(others[-1].cursor, stream_types=["other"]))
+    assert [e.data["n"] for e in rest] == [4]  # resuming from the cursor skips and repeats nothing
+    assert [e for e in everything if e.stream_type == "other"] == others + rest
+    with pytest.raises(UnknownStreamType):
+        run(store.read_all(stream_types=["x'; DROP TABLE events; --"]))
+
+
 # -- upcasting ----------------------------------------------------------------
 
 
