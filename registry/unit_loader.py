@@ -228,17 +228,17 @@ def _reform(doc: dict[str, Any], day: date) -> Reorganise:
 @dataclass
 class LoadReport:
     written_events: int = 0
-    written_streams: int = 0
-    unchanged_streams: int = 0
+    written_appends: int = 0
+    unchanged_appends: int = 0
     diverged: list[str] = field(default_factory=list)  # stream ids whose stored events differ from the plan
 
     def summary(self) -> str:
         text = (
-            f"{self.written_events} events written to {self.written_streams} streams, "
-            f"{self.unchanged_streams} streams already loaded"
+            f"{self.written_events} events written in {self.written_appends} appends, "
+            f"{self.unchanged_appends} appends already in the store"
         )
         if self.diverged:
-            text += f", {len(self.diverged)} streams differ from the data and were left alone"
+            text += f", {len(self.diverged)} unit streams differ from the data and were left alone"
         return text
 
 
@@ -291,7 +291,7 @@ async def _load(store: EventStore, the_plan: Plan, progress: Callable[[int], obj
             )
         stored[stream_id].extend((type(e).__name__, e.model_dump(mode="json")) for e in events)
         report.written_events += len(events)
-        report.written_streams += 1
+        report.written_appends += 1
         progress(len(events))
 
     marker_stream = reorganisation_stream(the_plan.marker.effective_date)
@@ -303,7 +303,7 @@ async def _load(store: EventStore, the_plan: Plan, progress: Callable[[int], obj
             end = change.expected_version + len(wanted)
             if len(have) >= end:
                 if have[change.expected_version : end] == wanted:
-                    report.unchanged_streams += 1
+                    report.unchanged_appends += 1
                     progress(len(wanted))
                 else:
                     report.diverged.append(change.stream_id)
@@ -316,7 +316,7 @@ async def _load(store: EventStore, the_plan: Plan, progress: Callable[[int], obj
     if report.diverged:
         return report  # the record of the act is written only once the act is complete
     if stored.get(marker_stream):
-        report.unchanged_streams += 1
+        report.unchanged_appends += 1
         progress(1)
     else:
         await write(marker_stream, REORGANISATION_STREAM_TYPE, 0, [the_plan.marker])

@@ -128,3 +128,29 @@ def test_serve_demo_starts_the_embedded_server_answers_healthz_and_stops_cleanly
     assert missing.returncode == 2 and "--on: must be a date" in missing.stderr
     unknown = registry("units", "show", "099", env=env)
     assert unknown.returncode == 2 and "code: no administrative unit has this code on" in unknown.stderr
+
+
+def test_units_load_killed_midway_finishes_on_the_next_run_with_nothing_twice(run, fresh_db: Db) -> None:
+    env = environment(DATABASE_URL=fresh_db.owner_url)
+    loader = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "units", "load"],
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while run(fresh_db.pool.fetchval("SELECT count(*) FROM events")) < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        loader.kill()  # SIGKILL: no clean-up of any kind
+        loader.communicate(timeout=30)
+    written = run(fresh_db.pool.fetchval("SELECT count(*) FROM events"))
+    assert 0 < written < 24_801
+
+    again = registry("units", "load", env=env)
+    assert again.returncode == 0, again.stderr
+    assert run(fresh_db.pool.fetchval("SELECT count(*) FROM events")) == 24_801
+    duplicates = "SELECT count(*) FROM (SELECT DISTINCT stream_id, event_type, data FROM events) AS d"
+    assert run(fresh_db.pool.fetchval(duplicates)) == 24_801  # no event written twice
+    once_more = registry("units", "load", env=env)
+    assert "units: 0 events written in 0 appends" in once_more.stderr
+    assert registry("verify", env=env).returncode == 0

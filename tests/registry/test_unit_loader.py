@@ -68,7 +68,7 @@ def test_the_full_data_loads_once_and_a_second_load_writes_nothing(run, units_st
     count, _ = run(units_store.stats())
     assert count == the_plan.event_count == 24_801
     again = run(load(units_store, the_plan))
-    assert (again.written_events, again.written_streams, again.diverged) == (0, 0, [])
+    assert (again.written_events, again.written_appends, again.diverged) == (0, 0, [])
     assert run(units_store.stats())[0] == count
     stored = Gazetteer()
     assert run(stored.refresh(units_store)) == count
@@ -85,7 +85,7 @@ def test_an_interrupted_load_finishes_where_it_stopped(run, units_store: EventSt
     written = sum(len(change.events) for change in done)
     assert written == 7 + 2
     rest = run(load(units_store, the_plan))
-    assert rest.unchanged_streams == 7 + 2 and rest.written_events == the_plan.event_count - written
+    assert rest.unchanged_appends == 7 + 2 and rest.written_events == the_plan.event_count - written
     assert run(units_store.stats())[0] == the_plan.event_count
     units = Gazetteer()
     run(units.refresh(units_store))
