@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from . import units
+from . import children, units
 from .events import Catalog
 
 
@@ -28,6 +28,11 @@ def default_catalog() -> Catalog:
     for event_type, model in units.EVENT_TYPES.items():
         catalog.add_event(units.STREAM_TYPE, event_type, model)
     catalog.add_event(units.REORGANISATION_STREAM_TYPE, "ReorganisationApplied", units.ReorganisationApplied)
+    # A child's personal part is stored sealed (registry/sealing.py): the store accepts only that form.
+    for event_type, generic in children.PERSONAL_EVENTS.items():
+        catalog.add_event(children.STREAM_TYPE, event_type, generic[children.Sealed])
+    for event_type, model in children.PLAIN_EVENTS.items():
+        catalog.add_event(children.STREAM_TYPE, event_type, model)
     return catalog
 
 

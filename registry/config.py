@@ -18,10 +18,15 @@ Keys:
     REGISTRY_LOG_LEVEL       debug, info, warning or error (default info).
     REGISTRY_DEMO            true: load the demonstration data on first start (set by
                              `registry serve --demo`; default false).
+    REGISTRY_MASTER_KEY      base64 of 32 random bytes: wraps every child's data key
+                             (crypto-shredding). Unset: a key file, master.key in
+                             REGISTRY_DATA_DIR, is created on first use. Every process of
+                             a deployment must use the same key.
 """
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -46,6 +51,20 @@ class Settings(BaseSettings):
     registry_command_timeout: float = Field(30.0, gt=0, le=3600)
     registry_log_level: Literal["debug", "info", "warning", "error"] = "info"
     registry_demo: bool = False
+    registry_master_key: SecretStr | None = None  # 32 bytes, base64: wraps every child's data key
+
+    @field_validator("registry_master_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(value.get_secret_value().strip() + "==")
+        except ValueError:
+            raise ValueError("is not base64") from None
+        if len(raw) != 32:
+            raise ValueError("must be 32 bytes (base64 of 32 random bytes)")
+        return value
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

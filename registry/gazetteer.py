@@ -160,6 +160,10 @@ class Gazetteer:
     def states(self) -> Iterator[UnitState]:
         return iter(self._units.values())
 
+    def province_codes(self) -> frozenset[str]:
+        """Every code a province has borne, before or after the reform (personal ids carry one)."""
+        return frozenset(s.code for s in self._units.values() if s.level is Level.PROVINCE)
+
     def count(self, level: Level, on: date) -> int:
         return sum(1 for s in self._units.values() if s.level is level and s.at(on) is not None)
 

@@ -43,6 +43,22 @@ FACTS: dict[str, LegalFact] = {
             verified=True,
         ),
         LegalFact(
+            "child_age_limit",
+            16,
+            "Law on Children 102/2016/QH13 Art. 1: a child is a person under 16; the record stays, the "
+            "classification as a child (and every group of Art. 10) ends on the 16th birthday",
+            verified=True,
+        ),
+        LegalFact(
+            "personal_id_structure",
+            {"length": 12, "province_digits": 3, "century_sex_digit": 4, "year_digits": (5, 6)},
+            "Personal identification number (số định danh cá nhân), Circular 59/2021/TT-BCA (verify): digits 1-3 "
+            "the province code of birth registration (the 2-digit unit code zero-padded), digit 4 century and sex "
+            "(0/1 male/female born 1900-1999, 2/3 born 2000-2099, 4/5 2100-2199, ...), digits 5-6 the last two "
+            "digits of the year of birth, digits 7-12 random",
+            verified=False,
+        ),
+        LegalFact(
             "unit_code_lengths",
             {"province": 2, "district": 3, "commune": 5},
             "QĐ 124/2004/QĐ-TTg (list of administrative unit codes): each level's code is unique nationwide on "
@@ -55,10 +71,13 @@ FACTS: dict[str, LegalFact] = {
 TWO_TIER_FROM: date = FACTS["two_tier_local_government"].value
 """The first day without a district level (NQ 202/2025/QH15)."""
 
+CHILD_AGE_LIMIT: int = FACTS["child_age_limit"].value
+"""A child is a person under this age (Law on Children 2016 Art. 1)."""
+
 
 def start_of_day(day: date) -> datetime:
     """The moment a legal date begins in Vietnam: the business time of an act effective that day."""
     return datetime.combine(day, time(0), VIETNAM)
 
 
-__all__ = ["FACTS", "TWO_TIER_FROM", "VIETNAM", "LegalFact", "start_of_day"]
+__all__ = ["CHILD_AGE_LIMIT", "FACTS", "TWO_TIER_FROM", "VIETNAM", "LegalFact", "start_of_day"]

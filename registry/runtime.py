@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from .catalog import default_catalog
+from .child_service import ChildRegister
 from .config import Settings
 from .db import Database
 from .errors import MigrationError
 from .gazetteer import Gazetteer
 from .migrations import migrate, pending
+from .sealing import Keyring, master_key
 from .store import EventStore, driver_errors
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class Registry:
     pool: asyncpg.Pool
     store: EventStore
     _gazetteer: Gazetteer | None = field(default=None, repr=False)
+    _children: ChildRegister | None = field(default=None, repr=False)
 
     @classmethod
     async def open(
@@ -72,6 +75,13 @@ class Registry:
             self._gazetteer = Gazetteer()
         await self._gazetteer.refresh(self.store)
         return self._gazetteer
+
+    async def children(self) -> ChildRegister:
+        """The children register (its keys wrapped by the master key of the settings)."""
+        if self._children is None:
+            keyring = Keyring(self.pool, master_key(self.settings))
+            self._children = ChildRegister(self.store, keyring, await self.gazetteer())
+        return self._children
 
     async def close(self) -> None:
         await self.store.close()

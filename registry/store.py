@@ -544,6 +544,18 @@ class EventStore:
             raise StreamTypeMismatch("stream_type", "stream_type_mismatch", "differs from the stream's type")
         raise ConcurrencyError(p.stream_id, p.expected_version, head["version"] if head else 0)
 
+    async def recorded(self, key: str) -> AppendResult | None:
+        """The result of the append made under idempotency key `key`, or None if there was none.
+
+        For application services that decide before they append: a repeated
+        command must return its first result, not be decided again.
+        """
+        with driver_errors():
+            row = await self._pool.fetchrow(_IDEMPOTENCY_SQL, key)
+            if row is None:
+                return None
+            return await self._replayed(row["stream_id"], row["first_version"], row["last_version"])
+
     async def _replayed(self, stream_id: str, first: int, last: int) -> AppendResult:
         rows = await self._pool.fetch(
             "SELECT position, transaction_id, hash FROM events"

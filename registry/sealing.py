@@ -1,0 +1,140 @@
+"""Crypto-shredding of children's personal data: a key per child, wrapped by a master key.
+
+The personal part of a child's events (registry/children.py: name, personal
+identification number, caregivers' names, address below the commune) is
+stored as `Sealed`: AES-256-GCM under a data key of that child alone, with
+the event's stream id as associated data, so a sealed value cannot be moved to
+another child's events unnoticed. Data keys live in `child_keys`
+(migrations/0004) wrapped by the deployment's master key (AES-256-GCM, the
+child id as associated data); the master key comes from REGISTRY_MASTER_KEY or
+a key file (`master_key`).
+
+Erasing a child's personal data destroys the child's data key. The events,
+their hashes and the checkpoints stay as they were, and every later read of
+the personal part yields `Erased`. Nothing in the registry keeps a decrypted
+copy outside a request (projections that do must drop theirs on
+ChildDataErased).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
+
+from .children import ERASED, PERSONAL_EVENTS, PLAIN_EVENTS, Erased, Identity, Sealed, event_type
+from .config import Settings
+from .errors import ConfigError, RegistryError
+from .store import driver_errors
+
+_NONCE = 12
+
+
+class SealingError(RegistryError):
+    """Raised when sealed data does not open with its key: the data or the key was altered."""
+
+    code = "INTEGRITY_ERROR"
+
+
+def master_key(settings: Settings) -> bytes:
+    """The deployment's master key: REGISTRY_MASTER_KEY, or the key file in REGISTRY_DATA_DIR (made once)."""
+    if settings.registry_master_key is not None:
+        return base64.urlsafe_b64decode(settings.registry_master_key.get_secret_value().strip() + "==")
+    path: Path = settings.registry_data_dir / "master.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raw = path.read_bytes()
+        if len(raw) != 32:
+            raise ConfigError("REGISTRY_MASTER_KEY", f"is unset and the key file {path.name} is not 32 bytes") from None
+        return raw
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(AESGCM.generate_key(bit_length=256))
+    return path.read_bytes()
+
+
+class Keyring:
+    """The children's data keys, in `child_keys`, wrapped by the master key."""
+
+    def __init__(self, pool: asyncpg.Pool, master: bytes) -> None:
+        if len(master) != 32:
+            raise ValueError("the master key must be 32 bytes")
+        self._pool = pool
+        self._master = AESGCM(master)
+
+    async def create(self, child_id: str) -> bytes:
+        """The child's data key, made now unless it exists (a repeated registration finds the same key)."""
+        key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(_NONCE)
+        wrapped = nonce + self._master.encrypt(nonce, key, child_id.encode())
+        with driver_errors():
+            await self._pool.execute(
+                "INSERT INTO child_keys (child_id, wrapped_key) VALUES ($1, $2) ON CONFLICT (child_id) DO NOTHING",
+                child_id,
+                wrapped,
+            )
+        found = await self.get(child_id)
+        if found is None:
+            raise SealingError(f"the key of child {child_id} was erased")
+        return found
+
+    async def get(self, child_id: str) -> bytes | None:
+        """The child's data key, or None if it was erased (or never made)."""
+        with driver_errors():
+            wrapped = await self._pool.fetchval("SELECT wrapped_key FROM child_keys WHERE child_id = $1", child_id)
+        if wrapped is None:
+            return None
+        try:
+            return self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], child_id.encode())
+        except InvalidTag:
+            raise SealingError(f"the key of child {child_id} does not open with this master key") from None
+
+    async def destroy(self, child_id: str) -> None:
+        """Erase the child's data key for good (a no-op if it is erased already)."""
+        with driver_errors():
+            await self._pool.execute(
+                "UPDATE child_keys SET wrapped_key = NULL, erased_at = now()"
+                " WHERE child_id = $1 AND wrapped_key IS NOT NULL",
+                child_id,
+            )
+
+
+def seal(event: BaseModel, key: bytes, stream: str) -> BaseModel:
+    """The stored form of a decided child event: its personal part encrypted under the child's key."""
+    name = event_type(event)
+    if name not in PERSONAL_EVENTS:
+        return event
+    personal = dict(event)["personal"]
+    if not isinstance(personal, Identity):
+        raise TypeError(f"{name} to seal has no readable personal part")
+    nonce = os.urandom(_NONCE)
+    box = nonce + AESGCM(key).encrypt(nonce, personal.model_dump_json().encode(), stream.encode())
+    sealed = Sealed(sealed=base64.urlsafe_b64encode(box).decode().rstrip("="))
+    stored: type[BaseModel] = PERSONAL_EVENTS[name][Sealed]
+    return stored.model_validate({**event.model_dump(exclude={"personal"}), "personal": sealed})
+
+
+def unseal(name: str, data: dict[str, Any], key: bytes | None, stream: str) -> BaseModel:
+    """The domain form of a stored child event; the personal part is `Erased` without the key."""
+    if name not in PERSONAL_EVENTS:
+        return PLAIN_EVENTS[name].model_validate(data)
+    if key is None:
+        erased: type[BaseModel] = PERSONAL_EVENTS[name][Erased]
+        return erased.model_validate({**data, "personal": ERASED})
+    box = base64.urlsafe_b64decode(data["personal"]["sealed"] + "==")
+    try:
+        plain = AESGCM(key).decrypt(box[:_NONCE], box[_NONCE:], stream.encode())
+    except InvalidTag:
+        raise SealingError(f"a sealed value of stream {stream} does not open with its key") from None
+    readable: type[BaseModel] = PERSONAL_EVENTS[name][Identity]
+    return readable.model_validate({**data, "personal": Identity.model_validate_json(plain)})
+
+
+__all__ = ["Keyring", "SealingError", "master_key", "seal", "unseal"]
