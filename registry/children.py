@@ -601,6 +601,8 @@ def decide(state: ChildState | None, command: ChildCommand, context: Context) ->
         if state.died_on is not None:
             raise InvalidChildChange("on", "already_deceased", "the child's death is recorded already")
         _within_life(state, command.on, context, "on")
+        if command.on <= max(_fact_dates(state)):
+            raise InvalidChildChange("on", "before_recorded_events", "is not after facts already recorded")
         return [ChildDied(on=command.on)]
     if isinstance(command, MoveChild):
         return [_move(state, command, context)]
@@ -688,7 +690,9 @@ def _check_record(
     if registering_on is not None and add_years(born, CHILD_AGE_LIMIT) <= registering_on:
         raise InvalidChildChange("date_of_birth", "not_a_child", f"the person is {CHILD_AGE_LIMIT} or older today")
     if state is not None:
-        earliest = min([r.valid_from for r in state.residences] + [s.start for s in state.groups + state.at_risk])
+        earliest = min(_fact_dates(state))
+        if state.died_on is not None and state.died_on <= born:
+            raise InvalidChildChange("date_of_birth", "after_death", "is not before the date of death")
         if born > earliest:
             raise InvalidChildChange("date_of_birth", "after_recorded_events", "is after dates already recorded")
     if details.ethnicity is not None and details.ethnicity not in ETHNIC_GROUPS:
@@ -740,6 +744,15 @@ def _within_life(state: ChildState, day: date, context: Context, field_name: str
         raise InvalidChildChange(field_name, "after_death", "is on or after the date of death")
     if day > context.today:
         raise InvalidChildChange(field_name, "in_the_future", "is after today")
+
+
+def _fact_dates(state: ChildState) -> list[date]:
+    """The dates of every dated fact on the record (a birth or death must not leave any outside the life)."""
+    dates = [r.valid_from for r in state.residences]
+    dates += [d for s in state.groups + state.at_risk for d in (s.start, s.end) if d is not None]
+    dates += [s.on for s in state.supports]
+    dates += [f.on for f in (state.disability, state.school) if f is not None]
+    return dates
 
 
 def _move(state: ChildState, c: MoveChild, context: Context) -> ChildMoved[Identity]:
