@@ -16,6 +16,8 @@ the next load destroys it.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -44,7 +46,7 @@ from .law import VIETNAM, start_of_day
 from .sealing import Keyring, seal, unseal
 from .store import AppendResult, EventStore
 
-ATTEMPTS = 4
+ATTEMPTS = 10  # decisions per command when other writers keep winning the race for the same record
 
 
 class ChildRegister:
@@ -99,6 +101,7 @@ class ChildRegister:
             except ConcurrencyError:
                 if isinstance(command, RegisterChild) or attempt == ATTEMPTS - 1:
                     raise
+                await _back_off(attempt)
         if isinstance(command, MergeChild):
             key = None if idempotency_key is None else f"{idempotency_key}:absorbed"
             await self._absorb(command.survivor_id, command.child_id, metadata, key)
@@ -118,6 +121,7 @@ class ChildRegister:
             except ConcurrencyError:
                 if attempt == ATTEMPTS - 1:
                     raise
+                await _back_off(attempt)
 
     async def _append(
         self,
@@ -136,6 +140,11 @@ class ChildRegister:
         new = [NewEvent(event_type(e), seal(e, key, stream) if key else e, _occurred(e, now)) for e in events]
         version = 0 if state is None else state.version
         return await self._store.append(stream, STREAM_TYPE, version, new, metadata, idempotency_key=idempotency_key)
+
+
+async def _back_off(attempt: int) -> None:
+    """A short random wait, growing with the attempts, so that writers racing for one record spread out."""
+    await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
 
 
 def _occurred(event: BaseModel, now: datetime) -> datetime:

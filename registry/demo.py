@@ -1,30 +1,74 @@
 """Demonstration data for `registry serve --demo`: idempotent, loaded on first start.
 
-The administrative units are the real ones (`registry units load`); anything
-about children and cases added here is synthetic.
+The administrative units are the real ones (`registry units load`). The
+children are synthetic: names from Faker's vi_VN provider, spread over the
+real communes (most in the four provinces of the seed plans: Điện Biên, Lai
+Châu, Đồng Tháp, An Giang), every group of Law on Children Art. 10(1)
+represented. They are made through the children register's commands, like
+an officer's, never inserted as rows; fixed seeds and idempotency keys make a
+second run write nothing.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import random
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 
+from faker import Faker
+
 from .catalog import RegistryInitialised
+from .child_service import ChildRegister
+from .children import (
+    BirthRegistration,
+    CaregiverStatus,
+    ChildCommand,
+    ClassifyChild,
+    FlagAtRisk,
+    MergeChild,
+    MoveChild,
+    NewCaregiver,
+    RecordDeath,
+    RecordSchoolStatus,
+    RecordSupport,
+    RegisterChild,
+    Relation,
+    SchoolStatus,
+    Sex,
+    add_years,
+)
+from .circumstances import ETHNIC_GROUPS, GROUPS, MONEY_SUPPORTS, AtRiskCategory, SupportKind, SupportLevel
 from .events import Metadata, NewEvent
+from .gazetteer import Gazetteer
 from .integrity import create_checkpoint
+from .law import CHILD_AGE_LIMIT, TWO_TIER_FROM
 from .migrations import discover
+from .runtime import Registry
 from .store import EventStore
 from .unit_loader import default_plan, load
+from .units import Level
 
-SYSTEM = Metadata(actor_id="system:demo-loader", actor_role="system", source="registry serve --demo")
+SYSTEM = Metadata(actor_id="system:demo-loader", actor_role="system", source="registry serve --demo (synthetic)")
+CHILDREN = 300
+SEED = 2016  # the year of the Law on Children
+SEED_PROVINCES = ("11", "12", "82", "91")  # Điện Biên, Lai Châu, Đồng Tháp, An Giang (codes from 2025-07-01)
+_NAMESPACE = uuid.UUID("6f1c0b4e-5d0a-4d57-9a3e-1f2a0c7b8d90")
 
 
-async def load_demo(store: EventStore) -> bool:
+async def load_demo(registry: Registry, *, children: int = CHILDREN) -> bool:
     """Load what of the demonstration data is not there yet; return whether anything was written."""
+    store = registry.store
     report = await load(store, default_plan())
     wrote = report.written_events > 0
     if not await store.read_stream("registry"):
         wrote = await _initialise(store) or wrote
+    before = (await store.stats())[0]
+    register = await registry.children()
+    await _children(store, register, await registry.gazetteer(), children)
+    wrote = wrote or (await store.stats())[0] > before
     if wrote:
         await create_checkpoint(store)
     return wrote
@@ -44,4 +88,107 @@ async def _initialise(store: EventStore) -> bool:
     return not result.replayed
 
 
-__all__ = ["load_demo"]
+def plan_children(units: Gazetteer, count: int, today: date) -> list[list[ChildCommand]]:
+    """The commands of each synthetic child, in order (the same children for the same count; their dates
+    are placed relative to `today`, so that every child is under 16 when registered)."""
+    rng = random.Random(SEED)
+    fake = Faker("vi_VN")
+    fake.seed_instance(SEED)
+    reform = TWO_TIER_FROM
+    last_legacy_day = reform - timedelta(days=1)
+    new_communes = [u for u in units.states() if u.level is Level.COMMUNE and u.at(today) is not None]
+    seeded = [u for u in new_communes if units.path(u.code, today)[-1].code in SEED_PROVINCES]
+    groups = sorted(GROUPS)
+    plans = []
+    for index in range(count):
+        child_id = str(uuid.uuid5(_NAMESPACE, f"demo-child-{index}"))
+        sex = rng.choice([Sex.MALE, Sex.FEMALE])
+        born = date(2011, 1, 1) + timedelta(days=rng.randrange(0, 365 * 14))
+        if born + timedelta(days=60) > today:
+            born = today - timedelta(days=400)
+        commune = rng.choice(seeded) if rng.random() < 0.7 else rng.choice(new_communes)
+        # Most records were made before the reform, under the legacy commune the new one was formed from.
+        since = born + timedelta(days=rng.randrange(0, max(1, (today - born).days)))
+        code = commune.code
+        if since < reform:
+            legacy = [p for p in units.predecessors(commune.code, today) if p.level is Level.COMMUNE]
+            if legacy and (origin := rng.choice(legacy)).valid_from is None:
+                code = origin.code
+            else:
+                since = max(since, reform)
+        if units.find(code, since) is None:
+            code, since = commune.code, max(since, reform)
+        middle = "Thị" if sex is Sex.FEMALE and rng.random() < 0.6 else fake.middle_name()
+        first = fake.first_name_female() if sex is Sex.FEMALE else fake.first_name_male()
+        name = f"{fake.last_name()} {middle} {first}"
+        province = units.path(code, since)[-1].code
+        personal_id = None
+        if rng.random() < 0.6:
+            digit = (2 if born.year >= 2000 else 0) + (1 if sex is Sex.FEMALE else 0)
+            personal_id = f"0{province}{digit}{born.year % 100:02d}{rng.randrange(10**6):06d}"
+        mother = f"{fake.last_name()} Thị {fake.first_name_female()}"
+        commands: list[ChildCommand] = [RegisterChild(
+            child_id, name, born, sex, code, since,
+            ethnicity=rng.choice(["01"] * 6 + sorted(ETHNIC_GROUPS)[1:12]),
+            personal_id=personal_id,
+            birth_registration=BirthRegistration.REGISTERED if personal_id else rng.choice(list(BirthRegistration)),
+            caregivers=(NewCaregiver(Relation.MOTHER, rng.choice([CaregiverStatus.ALIVE] * 5 + list(CaregiverStatus)),
+                                     mother),),
+            address=f"Thôn {rng.randrange(1, 12)}",
+        )]  # fmt: skip
+        first_fact = since + timedelta(days=1)
+        latest = min(today, add_years(born, CHILD_AGE_LIMIT) - timedelta(days=1))
+        if first_fact <= latest:
+
+            def some_day(low: date = first_fact, high: date = latest) -> date:
+                return low + timedelta(days=rng.randrange(0, (high - low).days + 1))
+
+            if index < 3 * len(groups) or rng.random() < 0.15:  # every group, three times over, then at random
+                group = groups[index % len(groups)] if index < 3 * len(groups) else rng.choice(groups)
+                subgroups = sorted(GROUPS[group].subgroups)
+                day = some_day()
+                commands.append(ClassifyChild(child_id, group, day, f"Biên bản xác minh số {index + 1}/UBND",
+                                              rng.choice(subgroups) if subgroups else None))  # fmt: skip
+                kind = rng.choice(list(SupportKind))
+                amount = rng.choice([300_000, 500_000, 1_000_000]) if kind in MONEY_SUPPORTS else None
+                commands.append(RecordSupport(child_id, kind, rng.choice(list(SupportLevel)), "UBND xã", day, amount))
+            if rng.random() < 0.2:
+                commands.append(FlagAtRisk(child_id, rng.choice(list(AtRiskCategory)), some_day()))
+            if born.year <= today.year - 6:
+                commands.append(RecordSchoolStatus(child_id, rng.choice(list(SchoolStatus)[2:5]), some_day()))
+            if rng.random() < 0.08 and since < last_legacy_day <= latest:
+                target = rng.choice(seeded)
+                if target.code != code:
+                    commands.append(MoveChild(child_id, target.code, reform + timedelta(days=rng.randrange(1, 300)),
+                                              f"Tổ {rng.randrange(1, 9)}"))  # fmt: skip
+            if rng.random() < 0.01:
+                commands.append(RecordDeath(child_id, latest))
+        plans.append(commands)
+    # Two duplicates, each merged into the record before it (scenario 8.5 of domain.md).
+    for index in (11, 23):
+        registered = plans[index][0]
+        assert isinstance(registered, RegisterChild)
+        survivor = plans[index - 1][0]
+        assert isinstance(survivor, RegisterChild)
+        plans[index].append(MergeChild(registered.child_id, survivor.child_id, "same child recorded twice"))
+    return plans
+
+
+async def _children(store: EventStore, register: ChildRegister, units: Gazetteer, count: int) -> None:
+    plans = plan_children(units, count, datetime.now(UTC).date())
+    gate = asyncio.Semaphore(8)
+    merges = [plan for plan in plans if isinstance(plan[-1], MergeChild)]
+
+    async def run(commands: list[ChildCommand], skip: Callable[[ChildCommand], bool]) -> None:
+        async with gate:
+            if not skip(commands[0]) and await store.recorded(f"demo:{commands[0].child_id}:0") is not None:
+                return  # made on an earlier start (perhaps on another day: its plan may differ now)
+            for n, command in enumerate(commands):
+                if not skip(command):
+                    await register.execute(command, SYSTEM, idempotency_key=f"demo:{command.child_id}:{n}")
+
+    await asyncio.gather(*(run(plan, lambda c: isinstance(c, MergeChild)) for plan in plans))
+    await asyncio.gather(*(run(plan, lambda c: not isinstance(c, MergeChild)) for plan in merges))
+
+
+__all__ = ["CHILDREN", "load_demo", "plan_children"]

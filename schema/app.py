@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         registry = await Registry.open(settings)
         log.info("registry serving from %s", registry.database.describe())
-        if settings.registry_demo and await load_demo(registry.store):
+        if settings.registry_demo and await load_demo(registry):
             log.info("demonstration data loaded")
         app.state.registry = registry
         try:

@@ -41,7 +41,7 @@ from registry.unit_loader import default_plan
 TODAY = date(2026, 11, 23)
 TUAN_GIAO = "03253"  # Điện Biên: a township until 2025-06-30, a commune from 2025-07-01
 QUAI_NUA = "03274"  # merged into Tuần Giáo on 2025-07-01
-MUONG_AO = "03292"
+MUONG_AO = "03127"  # Điện Biên Phủ, a ward from 2025-07-01
 
 
 @pytest.fixture(scope="module")

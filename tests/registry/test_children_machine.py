@@ -37,7 +37,7 @@ from registry.unit_loader import default_plan
 UNITS = default_plan().gazetteer
 # Communes of Điện Biên on both sides of the reform (legacy codes before 2025-07-01, new after).
 LEGACY = ["03253", "03274", "03289", "03292", "03295"]
-NEW = ["03253", "03292", "03316", "03334"]
+NEW = ["03253", "03127", "03151", "03158"]
 BORN = date(2012, 2, 29)  # turns 16 on 2028-02-29
 ago = st.integers(-30, 2500)  # days before "today": mostly in the past, sometimes in the future
 

@@ -1,0 +1,203 @@
+"""The children register on a real store: sealed at rest, erasable, concurrent, idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import asyncpg
+import pytest
+
+from registry.catalog import default_catalog
+from registry.child_service import ChildRegister
+from registry.children import (
+    ClassifyChild,
+    EraseChildData,
+    Identity,
+    InvalidChildChange,
+    MergeChild,
+    MoveChild,
+    NewCaregiver,
+    RecordSupport,
+    RegisterChild,
+    Relation,
+    Sex,
+    stream_id,
+)
+from registry.circumstances import SupportKind, SupportLevel
+from registry.events import Metadata
+from registry.gazetteer import Gazetteer
+from registry.integrity import create_checkpoint, verify
+from registry.sealing import Keyring, SealingError
+from registry.store import EventStore
+from registry.unit_loader import default_plan, load
+from tests.conftest import Db, create_test_database, drop_test_database
+
+OFFICER = Metadata(actor_id="officer:7", actor_role="commune_officer", jurisdiction="commune:03253")
+NAME, PID, MOTHER, HAMLET = "Lò Thị Mai", "011313000123", "Lò Thị Hoa", "Bản Phiêng"
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+@dataclass
+class Registry:
+    db: Db
+    store: EventStore
+    children: ChildRegister
+    keyring: Keyring
+
+
+@pytest.fixture(scope="module")
+def registry(admin_url: str, runner: asyncio.Runner) -> Iterator[Registry]:
+    """A database with the real administrative units, shared by this module's tests (each has its own child)."""
+    db = runner.run(create_test_database(admin_url))
+    store = EventStore(db.pool, default_catalog())
+    runner.run(load(store, default_plan()))
+    units = Gazetteer()
+    runner.run(units.refresh(store))
+    keyring = Keyring(db.pool, os.urandom(32))
+    yield Registry(db, store, ChildRegister(store, keyring, units, clock=lambda: NOW), keyring)
+    runner.run(store.close())
+    runner.run(drop_test_database(admin_url, db))
+
+
+def register(child_id: str, **changes: object) -> RegisterChild:
+    values: dict[str, object] = dict(
+        child_id=child_id, full_name=NAME, date_of_birth=date(2013, 5, 2), sex=Sex.FEMALE, commune_code="03253",
+        residence_from=date(2025, 8, 1), ethnicity="03", personal_id=PID,
+        caregivers=(NewCaregiver(Relation.MOTHER, name=MOTHER),), address=HAMLET,
+    )  # fmt: skip
+    values.update(changes)
+    return RegisterChild(**values)  # type: ignore[arg-type]
+
+
+def new_child() -> str:
+    return str(uuid.uuid4())
+
+
+async def stored_text(db: Db, child_id: str) -> str:
+    """Everything the database holds about the child, as text: its events and its key row."""
+    events = await db.pool.fetch("SELECT data::text, metadata::text FROM events WHERE stream_id = $1",
+                                 stream_id(child_id))  # fmt: skip
+    keys = await db.pool.fetch("SELECT child_keys::text FROM child_keys WHERE child_id = $1", child_id)
+    return "\n".join(str(tuple(r)) for r in [*events, *keys])
+
+
+def test_personal_data_is_sealed_at_rest_and_opens_with_the_child_s_key(run, registry: Registry) -> None:
+    child = new_child()
+    result = run(registry.children.execute(register(child), OFFICER))
+    assert (result.first_version, result.last_version) == (1, 1)
+    at_rest = run(stored_text(registry.db, child))
+    for secret in (NAME, PID, MOTHER, HAMLET, "Mai", "0113130"):
+        assert secret not in at_rest
+    state = run(registry.children.load(child))
+    assert state is not None and state.personal == Identity(
+        full_name=NAME, personal_id=PID, caregiver_names=[MOTHER], address=HAMLET)  # fmt: skip
+    event = run(registry.store.read_stream(stream_id(child)))[0]
+    assert event.occurred_at == NOW and event.data["details"]["sex"] == "female"  # statistics stay readable
+
+
+def test_erasure_leaves_the_history_and_its_proofs_but_no_personal_field_readable(run, registry: Registry) -> None:
+    child = new_child()
+    children = registry.children
+    run(children.execute(register(child), OFFICER))
+    run(children.execute(MoveChild(child, "03127", date(2025, 9, 1), "Bản Mới"), OFFICER))
+    run(children.execute(ClassifyChild(child, "sexually_abused", date(2025, 9, 2), "Mẫu 02", "molestation"), OFFICER))
+    run(create_checkpoint(registry.store))
+    run(children.execute(EraseChildData(child, "Law 91/2025/QH15: request of the guardian"), OFFICER))
+
+    state = run(children.load(child))
+    assert state is not None and state.erased and not isinstance(state.personal, Identity)
+    assert state.commune == "03127" and [g.code for g in state.groups] == ["sexually_abused"]  # history stays
+    assert run(registry.keyring.get(child)) is None
+    at_rest = run(stored_text(registry.db, child))
+    for secret in (NAME, PID, MOTHER, HAMLET, "Bản Mới"):
+        assert secret not in at_rest
+    with pytest.raises(InvalidChildChange) as caught:
+        run(children.execute(MoveChild(child, "03253", date(2026, 1, 1)), OFFICER))
+    assert caught.value.reason == "erased"
+    report = run(verify(registry.store))
+    assert report.ok, report.findings  # every hash chain and checkpoint still verifies
+
+
+def test_a_destroyed_key_cannot_be_restored_nor_its_row_deleted(run, registry: Registry) -> None:
+    child = new_child()
+    run(registry.children.execute(register(child), OFFICER))
+    run(registry.children.execute(EraseChildData(child, "court order"), OFFICER))
+    for statement in (
+        "UPDATE child_keys SET wrapped_key = '\\x00'::bytea || gen_random_uuid()::text::bytea, erased_at = NULL"
+        " WHERE child_id = $1",
+        "DELETE FROM child_keys WHERE child_id = $1",
+    ):
+        with pytest.raises(asyncpg.PostgresError):
+            run(registry.db.pool.execute(statement, child))
+        owner = run(registry.db.owner())
+        try:
+            with pytest.raises(asyncpg.PostgresError):
+                run(owner.execute(statement, child))
+        finally:
+            run(owner.close())
+
+
+def test_a_sealed_value_moved_to_another_child_does_not_open(run, registry: Registry) -> None:
+    first, second = new_child(), new_child()
+    run(registry.children.execute(register(first), OFFICER))
+    run(registry.children.execute(register(second, full_name="Quàng Văn Sáng"), OFFICER))
+    data = run(registry.store.read_stream(stream_id(first)))[0].data
+    from registry.sealing import unseal
+
+    key = run(registry.keyring.get(second))
+    with pytest.raises(SealingError):
+        unseal("ChildRegistered", data, key, stream_id(second))
+
+
+def test_concurrent_commands_on_one_child_are_decided_again_not_lost(run, registry: Registry) -> None:
+    child = new_child()
+    run(registry.children.execute(register(child), OFFICER))
+
+    async def supports() -> None:
+        await asyncio.gather(*(
+            registry.children.execute(
+                RecordSupport(child, SupportKind.CASH_GIFT, SupportLevel.SUPPORT, "UBND xã", date(2026, 1, n), 100_000),
+                OFFICER,
+            )
+            for n in range(1, 7)
+        ))  # fmt: skip
+
+    run(supports())
+    state = run(registry.children.load(child))
+    assert state is not None and len(state.supports) == 6 and state.version == 7
+
+
+def test_a_repeated_command_with_its_key_returns_the_first_result(run, registry: Registry) -> None:
+    child = new_child()
+    run(registry.children.execute(register(child), OFFICER, idempotency_key=f"reg-{child}"))
+    command = ClassifyChild(child, "disabled", date(2026, 1, 1), "certificate 12", "mild")
+    first = run(registry.children.execute(command, OFFICER, idempotency_key=f"cls-{child}"))
+    again = run(registry.children.execute(command, OFFICER, idempotency_key=f"cls-{child}"))
+    assert again.replayed and (again.first_version, again.positions) == (first.first_version, first.positions)
+    assert run(registry.children.execute(register(child), OFFICER, idempotency_key=f"reg-{child}")).replayed
+
+
+def test_a_merge_points_the_duplicate_to_the_survivor_and_both_keep_their_history(run, registry: Registry) -> None:
+    duplicate, survivor = new_child(), new_child()
+    run(registry.children.execute(register(duplicate, personal_id=None), OFFICER))
+    run(registry.children.execute(register(survivor), OFFICER))
+    run(registry.children.execute(MergeChild(duplicate, survivor, "same child: school sync"), OFFICER))
+    merged, kept = run(registry.children.load(duplicate)), run(registry.children.load(survivor))
+    assert merged is not None and kept is not None
+    assert merged.merged_into == survivor and kept.absorbed == (duplicate,)
+    assert merged.version == 2 and kept.version == 2
+
+
+def test_a_broken_rule_writes_nothing(run, registry: Registry) -> None:
+    child = new_child()
+    before = run(registry.store.stats())[0]
+    with pytest.raises(InvalidChildChange) as caught:
+        run(registry.children.execute(register(child, commune_code="03274"), OFFICER))  # merged on 2025-07-01
+    assert (caught.value.field, caught.value.reason) == ("commune_code", "unknown_commune")
+    assert run(registry.store.stats())[0] == before
+    assert run(registry.keyring.get(child)) is None  # no key made for a refused registration
