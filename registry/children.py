@@ -129,6 +129,11 @@ class Identity(BaseModel):
     def _normalise(cls, value: str | None) -> str | None:
         return None if value is None else _text(value)
 
+    @field_validator("caregiver_names")
+    @classmethod
+    def _normalise_all(cls, values: list[str | None]) -> list[str | None]:
+        return [None if value is None or not value.strip() else _text(value) for value in values]
+
 
 class Sealed(BaseModel):
     """The personal part at rest: AES-GCM under the child's key (registry/sealing.py)."""

@@ -27,6 +27,7 @@ from .children import (
     CaregiverStatus,
     ChildCommand,
     ClassifyChild,
+    EraseChildData,
     FlagAtRisk,
     MergeChild,
     MoveChild,
@@ -164,6 +165,10 @@ def plan_children(units: Gazetteer, count: int, today: date) -> list[list[ChildC
             if rng.random() < 0.01:
                 commands.append(RecordDeath(child_id, latest))
         plans.append(commands)
+    # One record whose personal data was erased at the guardian's request (crypto-shredding).
+    if count > 37:
+        plans[37].append(EraseChildData(plans[37][0].child_id, "Law 91/2025/QH15 on personal data protection: "
+                                        "the guardian withdrew consent (synthetic)"))  # fmt: skip
     # Two duplicates, each merged into the record before it (scenario 8.5 of domain.md).
     for index in (11, 23):
         registered = plans[index][0]

@@ -201,3 +201,23 @@ def test_a_broken_rule_writes_nothing(run, registry: Registry) -> None:
     assert (caught.value.field, caught.value.reason) == ("commune_code", "unknown_commune")
     assert run(registry.store.stats())[0] == before
     assert run(registry.keyring.get(child)) is None  # no key made for a refused registration
+
+
+def test_the_master_key_comes_from_the_setting_or_a_private_key_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import stat
+
+    from registry.config import load_settings
+    from registry.errors import ConfigError
+    from registry.sealing import master_key
+
+    settings = load_settings(registry_data_dir=tmp_path, registry_master_key=None)
+    made = master_key(settings)
+    assert len(made) == 32 and master_key(settings) == made  # made once, then read
+    assert stat.S_IMODE((tmp_path / "master.key").stat().st_mode) == 0o600
+    given = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    assert master_key(load_settings(registry_data_dir=tmp_path, registry_master_key=given)) != made
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(registry_master_key=bad)
+        assert caught.value.key == "REGISTRY_MASTER_KEY" and bad not in str(caught.value)
