@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import children, units
 from .events import Catalog
+from .personal import Sealed
 
 
 class RegistryInitialised(BaseModel):
@@ -30,7 +31,7 @@ def default_catalog() -> Catalog:
     catalog.add_event(units.REORGANISATION_STREAM_TYPE, "ReorganisationApplied", units.ReorganisationApplied)
     # A child's personal part is stored sealed (registry/sealing.py): the store accepts only that form.
     for event_type, generic in children.PERSONAL_EVENTS.items():
-        catalog.add_event(children.STREAM_TYPE, event_type, generic[children.Sealed])
+        catalog.add_event(children.STREAM_TYPE, event_type, generic[Sealed])
     for event_type, model in children.PLAIN_EVENTS.items():
         catalog.add_event(children.STREAM_TYPE, event_type, model)
     return catalog

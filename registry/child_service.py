@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .children import (
+    PARTS,
     PERSONAL_EVENTS,
     STREAM_TYPE,
     ChildCommand,
@@ -76,7 +77,7 @@ class ChildRegister:
         key = None if erased else await self._keyring.get(child_id)
         state: ChildState | None = None
         for event in events:
-            state = evolve(state, unseal(event.event_type, event.data, key, event.stream_id))
+            state = evolve(state, unseal(event.event_type, event.data, key, event.stream_id, PARTS))
         return state
 
     async def execute(
@@ -137,7 +138,7 @@ class ChildRegister:
             key = await self._keyring.create(child_id) if state is None else await self._keyring.get(child_id)
             assert key is not None  # an erased record takes no commands (decide refused it)
         now = self._clock()
-        new = [NewEvent(event_type(e), seal(e, key, stream) if key else e, _occurred(e, now)) for e in events]
+        new = [NewEvent(event_type(e), seal(e, key, stream, PARTS) if key else e, _occurred(e, now)) for e in events]
         version = 0 if state is None else state.version
         return await self._store.append(stream, STREAM_TYPE, version, new, metadata, idempotency_key=idempotency_key)
 

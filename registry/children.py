@@ -29,13 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .circumstances import ETHNIC_GROUPS, GROUPS, MONEY_SUPPORTS, AtRiskCategory, SupportKind, SupportLevel
 from .errors import InvalidInput
 from .law import CHILD_AGE_LIMIT
+from .personal import ERASED, Erased, Parts, Sealed, event_type
 
 STREAM_TYPE = "child"
 
@@ -135,21 +136,6 @@ class Identity(BaseModel):
         return [None if value is None or not value.strip() else _text(value) for value in values]
 
 
-class Sealed(BaseModel):
-    """The personal part at rest: AES-GCM under the child's key (registry/sealing.py)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    sealed: str
-
-
-class Erased(BaseModel):
-    """The personal part after the child's key was destroyed: unreadable, by design."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    erased: Literal[True] = True
-
-
-ERASED = Erased()
 P = TypeVar("P", Identity, Sealed, Erased)
 
 
@@ -301,9 +287,7 @@ PLAIN_EVENTS: dict[str, type[BaseModel]] = {
 }
 
 
-def event_type(event: BaseModel) -> str:
-    """'ChildRegistered' for ChildRegistered[Identity] and ChildRegistered[Sealed] alike."""
-    return type(event).__name__.split("[", 1)[0]
+PARTS = Parts(PERSONAL_EVENTS, PLAIN_EVENTS, Identity)
 
 
 # -- state -------------------------------------------------------------------
@@ -859,6 +843,7 @@ def replay(events: Sequence[BaseModel]) -> ChildState | None:
 __all__ = [
     "CORRECTABLE",
     "ERASED",
+    "PARTS",
     "PERSONAL_EVENTS",
     "PLAIN_EVENTS",
     "STREAM_TYPE",

@@ -1,4 +1,4 @@
-"""Crypto-shredding of children's personal data: a key per child, wrapped by a master key.
+"""Crypto-shredding of personal data: a key per child (or per case), wrapped by a master key.
 
 The personal part of a child's events (registry/children.py: name, personal
 identification number, caregivers' names, address below the commune) is
@@ -28,9 +28,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
-from .children import ERASED, PERSONAL_EVENTS, PLAIN_EVENTS, Erased, Identity, Sealed, event_type
 from .config import Settings
 from .errors import ConfigError, RegistryError
+from .personal import ERASED, Erased, Parts, Sealed, event_type
 from .store import driver_errors
 
 _NONCE = 12
@@ -60,14 +60,24 @@ def master_key(settings: Settings) -> bytes:
     return path.read_bytes()
 
 
-class Keyring:
-    """The children's data keys, in `child_keys`, wrapped by the master key."""
+_TABLES = {"child": ("child_keys", "child_id"), "case": ("case_keys", "case_id")}
 
-    def __init__(self, pool: asyncpg.Pool, master: bytes) -> None:
+
+class Keyring:
+    """The data keys of one kind of subject (children, or cases), in its table, wrapped by the master key."""
+
+    def __init__(self, pool: asyncpg.Pool, master: bytes, subject: str = "child") -> None:
         if len(master) != 32:
             raise ValueError("the master key must be 32 bytes")
         self._pool = pool
         self._master = AESGCM(master)
+        self._subject = subject
+        table, column = _TABLES[subject]
+        self._insert = f"INSERT INTO {table} ({column}, wrapped_key) VALUES ($1, $2) ON CONFLICT ({column}) DO NOTHING"
+        self._select = f"SELECT wrapped_key FROM {table} WHERE {column} = $1"
+        self._erase = (
+            f"UPDATE {table} SET wrapped_key = NULL, erased_at = now() WHERE {column} = $1 AND wrapped_key IS NOT NULL"
+        )
 
     async def create(self, child_id: str) -> bytes:
         """The child's data key, made now unless it exists (a repeated registration finds the same key)."""
@@ -75,66 +85,58 @@ class Keyring:
         nonce = os.urandom(_NONCE)
         wrapped = nonce + self._master.encrypt(nonce, key, child_id.encode())
         with driver_errors():
-            await self._pool.execute(
-                "INSERT INTO child_keys (child_id, wrapped_key) VALUES ($1, $2) ON CONFLICT (child_id) DO NOTHING",
-                child_id,
-                wrapped,
-            )
+            await self._pool.execute(self._insert, child_id, wrapped)
         found = await self.get(child_id)
         if found is None:
-            raise SealingError(f"the key of child {child_id} was erased")
+            raise SealingError(f"the key of {self._subject} {child_id} was erased")
         return found
 
     async def get(self, child_id: str) -> bytes | None:
         """The child's data key, or None if it was erased (or never made)."""
         with driver_errors():
-            wrapped = await self._pool.fetchval("SELECT wrapped_key FROM child_keys WHERE child_id = $1", child_id)
+            wrapped = await self._pool.fetchval(self._select, child_id)
         if wrapped is None:
             return None
         try:
             return self._master.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], child_id.encode())
         except InvalidTag:
-            raise SealingError(f"the key of child {child_id} does not open with this master key") from None
+            raise SealingError(f"the key of {self._subject} {child_id} does not open with this master key") from None
 
     async def destroy(self, child_id: str) -> None:
         """Erase the child's data key for good (a no-op if it is erased already)."""
         with driver_errors():
-            await self._pool.execute(
-                "UPDATE child_keys SET wrapped_key = NULL, erased_at = now()"
-                " WHERE child_id = $1 AND wrapped_key IS NOT NULL",
-                child_id,
-            )
+            await self._pool.execute(self._erase, child_id)
 
 
-def seal(event: BaseModel, key: bytes, stream: str) -> BaseModel:
-    """The stored form of a decided child event: its personal part encrypted under the child's key."""
+def seal(event: BaseModel, key: bytes, stream: str, parts: Parts) -> BaseModel:
+    """The stored form of a decided event: its personal part encrypted under its subject's key."""
     name = event_type(event)
-    if name not in PERSONAL_EVENTS:
+    if name not in parts.personal:
         return event
     personal = dict(event)["personal"]
-    if not isinstance(personal, Identity):
+    if not isinstance(personal, parts.readable):
         raise TypeError(f"{name} to seal has no readable personal part")
     nonce = os.urandom(_NONCE)
     box = nonce + AESGCM(key).encrypt(nonce, personal.model_dump_json().encode(), stream.encode())
     sealed = Sealed(sealed=base64.urlsafe_b64encode(box).decode().rstrip("="))
-    stored: type[BaseModel] = PERSONAL_EVENTS[name][Sealed]
+    stored: type[BaseModel] = parts.personal[name][Sealed]
     return stored.model_validate({**event.model_dump(exclude={"personal"}), "personal": sealed})
 
 
-def unseal(name: str, data: dict[str, Any], key: bytes | None, stream: str) -> BaseModel:
-    """The domain form of a stored child event; the personal part is `Erased` without the key."""
-    if name not in PERSONAL_EVENTS:
-        return PLAIN_EVENTS[name].model_validate(data)
+def unseal(name: str, data: dict[str, Any], key: bytes | None, stream: str, parts: Parts) -> BaseModel:
+    """The domain form of a stored event; the personal part is `Erased` without the key."""
+    if name not in parts.personal:
+        return parts.plain[name].model_validate(data)
     if key is None:
-        erased: type[BaseModel] = PERSONAL_EVENTS[name][Erased]
+        erased: type[BaseModel] = parts.personal[name][Erased]
         return erased.model_validate({**data, "personal": ERASED})
     box = base64.urlsafe_b64decode(data["personal"]["sealed"] + "==")
     try:
         plain = AESGCM(key).decrypt(box[:_NONCE], box[_NONCE:], stream.encode())
     except InvalidTag:
         raise SealingError(f"a sealed value of stream {stream} does not open with its key") from None
-    readable: type[BaseModel] = PERSONAL_EVENTS[name][Identity]
-    return readable.model_validate({**data, "personal": Identity.model_validate_json(plain)})
+    readable: type[BaseModel] = parts.personal[name][parts.readable]
+    return readable.model_validate({**data, "personal": parts.readable.model_validate_json(plain)})
 
 
 __all__ = ["Keyring", "SealingError", "master_key", "seal", "unseal"]

@@ -15,6 +15,7 @@ import pytest
 from registry.catalog import default_catalog
 from registry.child_service import ChildRegister
 from registry.children import (
+    PARTS,
     ClassifyChild,
     EraseChildData,
     Identity,
@@ -151,7 +152,7 @@ def test_a_sealed_value_moved_to_another_child_does_not_open(run, registry: Regi
 
     key = run(registry.keyring.get(second))
     with pytest.raises(SealingError):
-        unseal("ChildRegistered", data, key, stream_id(second))
+        unseal("ChildRegistered", data, key, stream_id(second), PARTS)
 
 
 def test_concurrent_commands_on_one_child_are_decided_again_not_lost(run, registry: Registry) -> None:
