@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from . import children, units
+from . import cases, children, units
 from .events import Catalog
 from .personal import Sealed
 
@@ -34,6 +34,11 @@ def default_catalog() -> Catalog:
         catalog.add_event(children.STREAM_TYPE, event_type, generic[Sealed])
     for event_type, model in children.PLAIN_EVENTS.items():
         catalog.add_event(children.STREAM_TYPE, event_type, model)
+    # A case's confidential part (the reporter, the account) likewise.
+    for event_type, generic in cases.PERSONAL_EVENTS.items():
+        catalog.add_event(cases.STREAM_TYPE, event_type, generic[Sealed])
+    for event_type, model in cases.PLAIN_EVENTS.items():
+        catalog.add_event(cases.STREAM_TYPE, event_type, model)
     return catalog
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from .case_service import CaseRegister
 from .catalog import default_catalog
 from .child_service import ChildRegister
 from .config import Settings
@@ -32,6 +33,7 @@ class Registry:
     store: EventStore
     _gazetteer: Gazetteer | None = field(default=None, repr=False)
     _children: ChildRegister | None = field(default=None, repr=False)
+    _cases: CaseRegister | None = field(default=None, repr=False)
 
     @classmethod
     async def open(
@@ -82,6 +84,13 @@ class Registry:
             keyring = Keyring(self.pool, master_key(self.settings))
             self._children = ChildRegister(self.store, keyring, await self.gazetteer())
         return self._children
+
+    async def cases(self) -> CaseRegister:
+        """The case register (reporters' identities sealed with keys wrapped by the master key)."""
+        if self._cases is None:
+            keyring = Keyring(self.pool, master_key(self.settings), subject="case")
+            self._cases = CaseRegister(self.store, keyring, await self.gazetteer(), await self.children())
+        return self._cases
 
     async def close(self) -> None:
         await self.store.close()

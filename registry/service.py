@@ -1,0 +1,133 @@
+"""What the application services of sealed aggregates share: load and unseal, seal and append, retry.
+
+The children register and the case register (registry/child_service.py,
+registry/case_service.py) each decide with their own aggregate; reading a
+stream (opening its personal part with the subject's key), appending at the
+expected version (sealing on the way), idempotency keys checked before
+deciding, and deciding again when another writer won the race are the same
+for both, and live here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from .errors import ConcurrencyError, IdempotencyConflict
+from .events import Metadata, NewEvent
+from .law import start_of_day
+from .personal import Parts, event_type
+from .sealing import Keyring, seal, unseal
+from .store import AppendResult, EventStore
+
+ATTEMPTS = 10  # decisions per command when other writers keep winning the race for the same record
+_T = TypeVar("_T")
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+S = TypeVar("S", bound=Versioned)
+
+
+class SealedStreams(Generic[S]):
+    """The streams of one aggregate (`{stream_type}:{id}`), their personal parts sealed with a key per subject."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        keyring: Keyring,
+        parts: Parts,
+        stream_type: str,
+        evolve: Callable[[S | None, BaseModel], S],
+        *,
+        erasure_event: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.clock = clock
+        self._parts = parts
+        self._type = stream_type
+        self._evolve = evolve
+        self._erasure = erasure_event
+
+    def stream(self, subject_id: str) -> str:
+        return f"{self._type}:{subject_id}"
+
+    async def load(self, subject_id: str) -> S | None:
+        """The subject's state as stored (None if it has no stream), personal parts opened with its key."""
+        events = await self.store.read_stream(self.stream(subject_id))
+        if not events:
+            return None
+        erased = self._erasure is not None and any(e.event_type == self._erasure for e in events)
+        if erased:
+            await self.keyring.destroy(subject_id)  # completes an erasure a crash interrupted
+        key = None if erased else await self.keyring.get(subject_id)
+        state: S | None = None
+        for event in events:
+            state = self._evolve(state, unseal(event.event_type, event.data, key, event.stream_id, self._parts))
+        return state
+
+    async def recorded(self, idempotency_key: str | None, subject_id: str) -> AppendResult | None:
+        """The first result of a command repeated under its idempotency key (checked before deciding again)."""
+        if idempotency_key is None:
+            return None
+        done = await self.store.recorded(idempotency_key)
+        if done is not None and done.stream_id != self.stream(subject_id):
+            raise IdempotencyConflict(idempotency_key, self.stream(subject_id))
+        return done
+
+    async def append(
+        self,
+        subject_id: str,
+        state: S | None,
+        events: list[BaseModel],
+        metadata: Metadata,
+        idempotency_key: str | None,
+    ) -> AppendResult:
+        """Seal and append decided events at the version `state` was read at."""
+        stream = self.stream(subject_id)
+        key = None
+        if any(event_type(e) in self._parts.personal for e in events):
+            key = await self.keyring.create(subject_id) if state is None else await self.keyring.get(subject_id)
+            assert key is not None  # an erased subject takes no commands (decide refused it)
+        now = self.clock()
+        new = [
+            NewEvent(event_type(e), seal(e, key, stream, self._parts) if key else e, _occurred(e, now)) for e in events
+        ]
+        version = 0 if state is None else state.version
+        return await self.store.append(stream, self._type, version, new, metadata, idempotency_key=idempotency_key)
+
+
+async def decide_again(attempt: Callable[[], Awaitable[_T]], *, retry: bool = True) -> _T:
+    """Run a load-decide-append attempt; on ConcurrencyError decide again on the new state (up to ATTEMPTS)."""
+    for number in range(ATTEMPTS):
+        try:
+            return await attempt()
+        except ConcurrencyError:
+            if not retry or number == ATTEMPTS - 1:
+                raise
+            # A short random wait, growing with the attempts, so that writers racing for one record spread out.
+            await asyncio.sleep(random.uniform(0, 0.005 * (number + 1)))
+    raise AssertionError("unreachable")
+
+
+def _occurred(event: BaseModel, now: datetime) -> datetime:
+    """Business time: the event's own time (`at`), or the start of the day a dated fact happened (`on`), or now."""
+    values: dict[str, Any] = dict(event)
+    moment = values.get("at")
+    if isinstance(moment, datetime):
+        return moment
+    day = values.get("on")
+    return start_of_day(day) if isinstance(day, date) else now
+
+
+__all__ = ["ATTEMPTS", "SealedStreams", "decide_again"]
