@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import asyncpg
 import pytest
 
-from registry.catalog import default_catalog
-from registry.child_service import ChildRegister
 from registry.children import (
     PARTS,
     ClassifyChild,
@@ -31,38 +27,13 @@ from registry.children import (
 )
 from registry.circumstances import SupportKind, SupportLevel
 from registry.events import Metadata
-from registry.gazetteer import Gazetteer
 from registry.integrity import create_checkpoint, verify
-from registry.sealing import Keyring, SealingError
-from registry.store import EventStore
-from registry.unit_loader import default_plan, load
-from tests.conftest import Db, create_test_database, drop_test_database
+from registry.sealing import SealingError
+from tests.conftest import Db
+from tests.registry.conftest import NOW, Registry
 
 OFFICER = Metadata(actor_id="officer:7", actor_role="commune_officer", jurisdiction="commune:03253")
 NAME, PID, MOTHER, HAMLET = "Lò Thị Mai", "011313000123", "Lò Thị Hoa", "Bản Phiêng"
-NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-
-
-@dataclass
-class Registry:
-    db: Db
-    store: EventStore
-    children: ChildRegister
-    keyring: Keyring
-
-
-@pytest.fixture(scope="module")
-def registry(admin_url: str, runner: asyncio.Runner) -> Iterator[Registry]:
-    """A database with the real administrative units, shared by this module's tests (each has its own child)."""
-    db = runner.run(create_test_database(admin_url))
-    store = EventStore(db.pool, default_catalog())
-    runner.run(load(store, default_plan()))
-    units = Gazetteer()
-    runner.run(units.refresh(store))
-    keyring = Keyring(db.pool, os.urandom(32))
-    yield Registry(db, store, ChildRegister(store, keyring, units, clock=lambda: NOW), keyring)
-    runner.run(store.close())
-    runner.run(drop_test_database(admin_url, db))
 
 
 def register(child_id: str, **changes: object) -> RegisterChild:
