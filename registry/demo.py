@@ -1,12 +1,12 @@
 """Demonstration data for `registry serve --demo`: idempotent, loaded on first start.
 
 The administrative units are the real ones (`registry units load`). The
-children are synthetic: names from Faker's vi_VN provider, spread over the
+children and cases are synthetic: names from Faker's vi_VN provider, spread over the
 real communes (most in the four provinces of the seed plans: Điện Biên, Lai
 Châu, Đồng Tháp, An Giang), every group of Law on Children Art. 10(1)
-represented. They are made through the children register's commands, like
-an officer's, never inserted as rows; fixed seeds and idempotency keys make a
-second run write nothing.
+represented; 32 cases in every stage of the process, some overdue. They are
+made through the registers' commands, like an officer's, never inserted as
+rows; fixed seeds and idempotency keys make a second run write nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +20,29 @@ from importlib.metadata import version
 
 from faker import Faker
 
+from .case_service import CaseRegister
+from .cases import (
+    ApplyEmergencyMeasure,
+    ApprovePlan,
+    AssessRisk,
+    CaseCommand,
+    CaseType,
+    Channel,
+    CloseCase,
+    ClosureReason,
+    CompleteDetailedAssessment,
+    DeliverService,
+    EmergencyMeasure,
+    EndEmergencyMeasure,
+    PlannedService,
+    ReceiveReport,
+    ReopenCase,
+    ReporterKind,
+    ReviewOutcome,
+    ReviewPlan,
+    RiskLevel,
+    SubmitPlan,
+)
 from .catalog import RegistryInitialised
 from .child_service import ChildRegister
 from .children import (
@@ -45,7 +68,7 @@ from .circumstances import ETHNIC_GROUPS, GROUPS, MONEY_SUPPORTS, AtRiskCategory
 from .events import Metadata, NewEvent
 from .gazetteer import Gazetteer
 from .integrity import create_checkpoint
-from .law import CHILD_AGE_LIMIT, TWO_TIER_FROM
+from .law import CHILD_AGE_LIMIT, TWO_TIER_FROM, VIETNAM
 from .migrations import discover
 from .runtime import Registry
 from .store import EventStore
@@ -68,7 +91,9 @@ async def load_demo(registry: Registry, *, children: int = CHILDREN) -> bool:
         wrote = await _initialise(store) or wrote
     before = (await store.stats())[0]
     register = await registry.children()
-    await _children(store, register, await registry.gazetteer(), children)
+    units = await registry.gazetteer()
+    plans = await _children(store, register, units, children)
+    await _cases(store, await registry.cases(), units, plans)
     wrote = wrote or (await store.stats())[0] > before
     if wrote:
         await create_checkpoint(store)
@@ -179,7 +204,9 @@ def plan_children(units: Gazetteer, count: int, today: date) -> list[list[ChildC
     return plans
 
 
-async def _children(store: EventStore, register: ChildRegister, units: Gazetteer, count: int) -> None:
+async def _children(
+    store: EventStore, register: ChildRegister, units: Gazetteer, count: int
+) -> list[list[ChildCommand]]:
     plans = plan_children(units, count, datetime.now(UTC).date())
     gate = asyncio.Semaphore(8)
     merges = [plan for plan in plans if isinstance(plan[-1], MergeChild)]
@@ -194,6 +221,96 @@ async def _children(store: EventStore, register: ChildRegister, units: Gazetteer
 
     await asyncio.gather(*(run(plan, lambda c: isinstance(c, MergeChild)) for plan in plans))
     await asyncio.gather(*(run(plan, lambda c: not isinstance(c, MergeChild)) for plan in merges))
+    return plans
 
 
-__all__ = ["CHILDREN", "load_demo", "plan_children"]
+def plan_cases(
+    units: Gazetteer, children: list[list[ChildCommand]], now: datetime
+) -> list[list[tuple[CaseCommand, Metadata]]]:
+    """Synthetic cases in every stage of the process, some overdue, in several real communes of the seed provinces.
+
+    Each case concerns a demonstration child of a matching group (the sexually abused, the neglected, ...) and is
+    reported to the commune it lives in today; every command is given by a synthetic officer or commune chairman.
+    """
+    rng = random.Random(SEED + 1)
+    today = now.astimezone(VIETNAM).date()
+    live = [p for p in children if not any(isinstance(c, MergeChild | EraseChildData | RecordDeath) for c in p)]
+    stories = [
+        ("received", CaseType.NEGLECT, False), ("received", CaseType.PHYSICAL_VIOLENCE, True),
+        ("assessed", CaseType.SEXUAL_ABUSE, True), ("assessed_overdue", CaseType.SEXUAL_ABUSE, True),
+        ("assessed", CaseType.LABOUR_EXPLOITATION, False), ("planning", CaseType.NEGLECT, False),
+        ("planning_overdue", CaseType.ABANDONMENT, False), ("plan_submitted", CaseType.PHYSICAL_VIOLENCE, False),
+        ("plan_submitted_overdue", CaseType.EMOTIONAL_VIOLENCE, False), ("intervention", CaseType.SEXUAL_ABUSE, True),
+        ("intervention", CaseType.TRAFFICKING, True), ("intervention", CaseType.NEGLECT, False),
+        ("closed", CaseType.PHYSICAL_VIOLENCE, False), ("closed", CaseType.SEXUAL_ABUSE, True),
+        ("closed_unfounded", CaseType.NEGLECT, False), ("reopened", CaseType.PHYSICAL_VIOLENCE, False),
+    ]  # fmt: skip
+    plans = []
+    for index, (story, case_type, emergency) in enumerate(stories * 2):
+        registered = rng.choice(live)[0]
+        assert isinstance(registered, RegisterChild)
+        commune = units.find(registered.commune_code, today) or units.successors(
+            registered.commune_code, registered.residence_from, today)[0].unit  # fmt: skip
+        officer = Metadata(actor_id=f"officer:demo-{commune.code}", actor_role="commune_officer", source=SYSTEM.source)
+        chair = Metadata(actor_id=f"chair:demo-{commune.code}", actor_role="commune_chair", source=SYSTEM.source)
+        case_id = str(uuid.uuid5(_NAMESPACE, f"demo-case-{index}"))
+        overdue = story.endswith("_overdue")
+        if story.startswith(("intervention", "closed", "reopened")):
+            days_ago = rng.randrange(40, 200)
+        else:
+            days_ago = rng.randrange(15, 30) if overdue else rng.randrange(0, 3)
+        received = now - timedelta(days=days_ago, hours=rng.randrange(0, 24))
+        received = min(received, now - timedelta(hours=1))
+        step = timedelta(hours=2) if emergency else timedelta(days=1)
+        when = [received + step * n for n in range(1, 12)]
+        commands: list[tuple[CaseCommand, Metadata]] = [(ReceiveReport(
+            case_id, received, rng.choice(list(Channel)), rng.choice(list(ReporterKind)), (case_type,), commune.code,
+            "Tình huống mô phỏng (synthetic account)", child_ids=(registered.child_id,),
+            reporter_name="Người báo tin mô phỏng", reporter_asked_confidentiality=rng.random() < 0.5,
+        ), officer)]  # fmt: skip
+        stage_rank = ["received", "assessed", "planning", "plan_submitted", "intervention", "closed", "reopened"]
+        rank = stage_rank.index(story.replace("_overdue", "").replace("_unfounded", ""))
+        if rank >= 1:
+            level = RiskLevel.HIGH if emergency else rng.choice([RiskLevel.MEDIUM, RiskLevel.LOW])
+            commands.append((AssessRisk(case_id, when[0], level, emergency=emergency), officer))
+            if emergency and story != "assessed_overdue":
+                commands.append((ApplyEmergencyMeasure(case_id, when[1], EmergencyMeasure.TEMPORARY_REMOVAL,
+                                                       f"{index + 1}/QĐ-UBND (Mẫu 07)"), chair))  # fmt: skip
+        if story == "closed_unfounded":
+            commands.append(
+                (CloseCase(case_id, when[2], ClosureReason.UNFOUNDED, "verification found no harm"), officer)
+            )
+        elif rank >= 2:
+            if emergency:
+                commands.append((EndEmergencyMeasure(case_id, when[3], "the child is safe with relatives"), chair))
+            commands.append((CompleteDetailedAssessment(case_id, when[4], "Mẫu 03; needs meeting held"), officer))
+            if rank >= 3:
+                service = PlannedService(service="tư vấn tâm lý", level=SupportLevel.INTERVENTION,
+                                         responsible="Trung tâm công tác xã hội")  # fmt: skip
+                commands.append((SubmitPlan(case_id, when[5], ("an toàn", "phục hồi"), (service,)), officer))
+            if rank >= 4:
+                commands.append((ApprovePlan(case_id, when[6]), chair))
+                commands.append((DeliverService(case_id, when[7], "tư vấn tâm lý", SupportLevel.INTERVENTION,
+                                                "Trung tâm công tác xã hội"), officer))  # fmt: skip
+            if rank >= 5:
+                commands.append((ReviewPlan(case_id, when[8], ReviewOutcome.STABLE, RiskLevel.LOW), officer))
+                commands.append((CloseCase(case_id, when[9], ClosureReason.RISK_RESOLVED), chair))
+            if rank >= 6:
+                commands.append((ReopenCase(case_id, when[10], "a new report about the same child"), officer))
+        plans.append([(c, m) for c, m in commands if c.at <= now])
+    return plans
+
+
+async def _cases(
+    store: EventStore, register: CaseRegister, units: Gazetteer, children: list[list[ChildCommand]]
+) -> None:
+    plans = plan_cases(units, children, datetime.now(UTC))
+    for commands in plans:
+        first = commands[0][0]
+        if await store.recorded(f"demo:case:{first.case_id}:0") is not None:
+            continue  # made on an earlier start
+        for n, (command, metadata) in enumerate(commands):
+            await register.execute(command, metadata, idempotency_key=f"demo:case:{command.case_id}:{n}")
+
+
+__all__ = ["CHILDREN", "load_demo", "plan_cases", "plan_children"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from registry.cases import Stage
 from registry.catalog import default_catalog
 from registry.circumstances import GROUPS
 from registry.config import load_settings
+from registry.deadlines import Status
 from registry.demo import CHILDREN, load_demo
 from registry.integrity import verify
 from registry.runtime import Registry
@@ -30,6 +34,14 @@ def test_the_demo_makes_children_through_commands_with_every_group_and_a_second_
         # through the register's commands: every child event is sealed where personal and carries the loader
         actors = run(pool.fetch("SELECT DISTINCT metadata->>'actor_id' FROM events WHERE stream_type = 'child'"))
         assert [r[0] for r in actors] == ["system:demo-loader"]
+        # cases in every stage, some overdue, in several communes, each about a demonstration child
+        cases = run(registry.cases())
+        states = [run(cases.load(r[0].split(":", 1)[1])) for r in run(pool.fetch(
+            "SELECT DISTINCT stream_id FROM events WHERE stream_type = 'case'"))]  # fmt: skip
+        assert {s.stage for s in states} == set(Stage)
+        now = datetime.now(UTC)
+        assert sum(any(d.status is Status.OVERDUE for d in s.deadlines(now)) for s in states) >= 4
+        assert len({s.commune for s in states}) >= 10
         count = run(store.stats())[0]
         assert run(load_demo(registry)) is False
         assert run(store.stats())[0] == count
