@@ -24,15 +24,15 @@ from functools import lru_cache
 
 import holidays
 
-from .law import VIETNAM, start_of_day
+from .law import FACTS, VIETNAM, start_of_day
 
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
     code: str
     step: str
-    starts: str  # the clock starts at this milestone of the case
-    ends: str  # and is met by this one
+    starts: str = ""  # the clock starts at this milestone of the case
+    ends: str = ""  # and is met by this one
     hours: int | None = None
     working_days: int | None = None
     emergency_only: bool = False
@@ -41,39 +41,22 @@ class Deadline:
     verified: bool = True
 
 
+def _from_law(code: str, step: str, fact: str, **rule: object) -> Deadline:
+    """A deadline whose number and basis are those of a fact in registry/law.py (the one table of legal numbers)."""
+    legal = FACTS[fact]
+    unit = "hours" if fact.endswith("_hours") else "working_days"
+    return Deadline(code, step, basis=legal.basis, verified=legal.verified, **{unit: legal.value}, **rule)  # type: ignore[arg-type]
+
+
 DEADLINES: tuple[Deadline, ...] = (
-    Deadline(
-        "emergency_protection",
-        "Emergency intervention or temporary removal of a child in danger",
-        starts="report_received",
-        ends="emergency_measure_applied",
-        hours=12,
-        emergency_only=True,
-        basis="Decree 56/2017 Art. 26(3), Arts. 31-32: within 12 hours of receiving the information",
-    ),
-    Deadline(
-        "plan_draft",
-        "Support/intervention plan drafted (Mẫu số 04) and submitted",
-        starts="initial_assessment",
-        ends="plan_submitted",
-        working_days=5,
-        except_emergency=True,
-        basis="Decree 56/2017 Art. 28(1)-(2): within 05 working days, except emergencies; the start of the "
-        "period (here: the initial assessment) is not fixed by the text (verify)",
-        verified=False,
-    ),
-    Deadline(
-        "plan_approval",
-        "Support/intervention plan approved by the chairman of the commune People's Committee",
-        starts="initial_assessment",
-        ends="plan_approved",
-        working_days=7,
-        except_emergency=True,
-        basis="Administrative procedure 'Phê duyệt kế hoạch hỗ trợ, can thiệp' (Decree 56/2017 Art. 28; "
-        "Law on Children Art. 52(2)): 07 working days in all, except emergencies (verify against QĐ 847/QĐ-LĐTBXH)",
-        verified=False,
-    ),
-)
+    _from_law("emergency_protection", "Emergency intervention or temporary removal of a child in danger",
+              "emergency_protection_hours", starts="report_received", ends="emergency_measure_applied",
+              emergency_only=True),
+    _from_law("plan_draft", "Support/intervention plan drafted (Mẫu số 04) and submitted", "plan_draft_working_days",
+              starts="initial_assessment", ends="plan_submitted", except_emergency=True),
+    _from_law("plan_approval", "Support/intervention plan approved by the chairman of the commune People's Committee",
+              "plan_approval_working_days", starts="initial_assessment", ends="plan_approved", except_emergency=True),
+)  # fmt: skip
 
 PROVINCIAL: dict[str, tuple[Deadline, ...]] = {}
 

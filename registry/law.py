@@ -59,6 +59,27 @@ FACTS: dict[str, LegalFact] = {
             verified=False,
         ),
         LegalFact(
+            "emergency_protection_hours",
+            12,
+            "Decree 56/2017/NĐ-CP Art. 26(3), Arts. 31-32: emergency intervention or temporary removal of a child "
+            "in danger within 12 hours of receiving the information (wall-clock hours)",
+            verified=True,
+        ),
+        LegalFact(
+            "plan_draft_working_days",
+            5,
+            "Decree 56/2017/NĐ-CP Art. 28(1)-(2): the support/intervention plan (Mẫu 04) within 05 working days, "
+            "except emergencies; the start of the period is not fixed by the text (here: the initial assessment)",
+            verified=False,
+        ),
+        LegalFact(
+            "plan_approval_working_days",
+            7,
+            "Administrative procedure 'Phê duyệt kế hoạch hỗ trợ, can thiệp' (Decree 56/2017 Art. 28; Law on "
+            "Children Art. 52(2)): 07 working days in all, except emergencies (verify against QĐ 847/QĐ-LĐTBXH)",
+            verified=False,
+        ),
+        LegalFact(
             "unit_code_lengths",
             {"province": 2, "district": 3, "commune": 5},
             "QĐ 124/2004/QĐ-TTg (list of administrative unit codes): each level's code is unique nationwide on "

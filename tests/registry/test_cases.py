@@ -203,3 +203,8 @@ def test_plan_deadlines_are_computed_from_the_events(submitted: CaseState) -> No
     assert states["plan_approval"].status is Status.DUE_SOON  # its last working day (Wednesday 13 March)
     assert states["plan_approval"].due_at == datetime(2024, 3, 14, 0, 0, tzinfo=VIETNAM)
     assert {s.deadline.code: s.status for s in submitted.deadlines(at(190))}["plan_approval"] is Status.PENDING
+
+
+def test_a_case_id_is_required_and_commands_need_a_received_case() -> None:
+    refused(None, report(case_id=""), "case_id", "invalid")
+    refused(None, AssessRisk("k-9", at(1), RiskLevel.LOW, False), "case_id", "unknown_case")
