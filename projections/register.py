@@ -1,0 +1,362 @@
+"""Read models of the children register and of cases, current and bitemporal.
+
+`children`: the current record per child (no personal data: names stay sealed
+in the events and are read through the register when a role may see them).
+`child_residences` and `child_groups`: one row per version of a fact, with its
+business-time validity (`valid`, a daterange: when it was true in the world)
+and its system-time validity (`recorded`, a tstzrange: when the registry held
+that version). So "as the world was on D" is `valid @> D AND upper_inf(recorded)`
+and "as the registry knew it at T" is `valid @> D AND recorded @> T`.
+
+`cases` and `case_deadlines`: the current stage, risk and jurisdiction of each
+case, and the due and met time of each legal deadline (due/overdue is a
+comparison with the time of the question).
+
+Every row carries the province code (of the unit in force on the row's date);
+there are no foreign keys across provinces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar
+
+import asyncpg
+
+from registry import cases as case_domain
+from registry import children as child_domain
+from registry.deadlines import evaluate
+from registry.events import RecordedEvent
+from registry.gazetteer import Gazetteer
+from registry.law import CHILD_AGE_LIMIT, TWO_TIER_FROM
+from registry.store import EventStore
+from registry.units import Level
+
+from .runtime import Projection
+
+_TODAY_VN = "(now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
+
+
+class ChildRegister(Projection):
+    name = "child_register"
+    version = 1
+    stream_types = (child_domain.STREAM_TYPE,)
+    tables: ClassVar[dict[str, str]] = {
+        "children": """child_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
+            district_code text, residence_from date NOT NULL, date_of_birth date NOT NULL, sex text NOT NULL,
+            ethnicity text, groups text[] NOT NULL DEFAULT '{}', at_risk text[] NOT NULL DEFAULT '{}',
+            supports integer NOT NULL DEFAULT 0, supports_vnd bigint NOT NULL DEFAULT 0, died_on date,
+            merged_into text, erased boolean NOT NULL DEFAULT false, version integer NOT NULL,
+            registered_at timestamptz NOT NULL, last_position bigint NOT NULL""",
+        "child_residences": """child_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
+            district_code text, valid daterange NOT NULL, recorded tstzrange NOT NULL""",
+        "child_groups": """child_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
+            district_code text, group_code text NOT NULL, subgroup text, kind text NOT NULL,
+            valid daterange NOT NULL, recorded tstzrange NOT NULL""",
+    }
+    indexes = (
+        "CREATE INDEX ON {children} (province_code, commune_code)",
+        "CREATE INDEX ON {child_residences} (child_id) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_residences} (province_code, commune_code)",
+        "CREATE INDEX ON {child_groups} (child_id, group_code) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_groups} (province_code, commune_code, group_code)",
+    )
+    views: ClassVar[dict[str, str]] = {
+        # Children in special circumstances by group and sub-group, per commune and per province, today.
+        "commune_children_by_group": f"""
+            SELECT g.province_code, g.commune_code, g.group_code, g.subgroup, count(DISTINCT g.child_id) AS children
+            FROM {{child_groups}} g JOIN {{children}} c USING (child_id)
+            WHERE g.kind = 'group' AND upper_inf(g.recorded) AND g.valid @> {_TODAY_VN} AND c.merged_into IS NULL
+            GROUP BY 1, 2, 3, 4""",
+        "province_children_by_group": f"""
+            SELECT g.province_code, g.group_code, count(DISTINCT g.child_id) AS children
+            FROM {{child_groups}} g JOIN {{children}} c USING (child_id)
+            WHERE g.kind = 'group' AND upper_inf(g.recorded) AND g.valid @> {_TODAY_VN} AND c.merged_into IS NULL
+            GROUP BY 1, 2""",
+        "commune_at_risk": f"""
+            SELECT g.province_code, g.commune_code, g.group_code AS category, count(DISTINCT g.child_id) AS children
+            FROM {{child_groups}} g JOIN {{children}} c USING (child_id)
+            WHERE g.kind = 'at_risk' AND upper_inf(g.recorded) AND g.valid @> {_TODAY_VN} AND c.merged_into IS NULL
+            GROUP BY 1, 2, 3""",
+    }
+
+    def __init__(self) -> None:
+        self.units = Gazetteer()
+
+    async def prepare(self, store: EventStore) -> None:
+        await self.units.refresh(store)
+
+    def _place(self, commune: str, day: date) -> tuple[str, str | None]:
+        """The province and (legacy) district of a commune on a day; for a commune of the two-tier map, the one
+        former district its territory lay in, if it was formed within one (README, design notes)."""
+        try:
+            path = self.units.path(commune, day)
+        except Exception:  # a code not in the gazetteer: the row still lands, marked unknown
+            return "??", None
+        district = next((u.code for u in path if u.level is Level.DISTRICT), None)
+        if district is None and day >= TWO_TIER_FROM:
+            former = self.units.former_districts(commune, day)
+            district = former[0].code if len(former) == 1 else None
+        return path[-1].code, district
+
+    async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
+        for event in events:
+            await self._one(conn, tables, event)
+
+    async def _one(self, conn: asyncpg.Connection, t: dict[str, str], e: RecordedEvent) -> None:
+        child = e.stream_id.split(":", 1)[1]
+        data: dict[str, Any] = e.data
+        kind, at = e.event_type, e.recorded_at
+        if kind == "ChildRegistered":
+            details = data["details"]
+            since = date.fromisoformat(data["residence_from"])
+            province, district = self._place(data["commune_code"], since)
+            await conn.execute(
+                f"INSERT INTO {t['children']} (child_id, province_code, commune_code, district_code, residence_from,"
+                " date_of_birth, sex, ethnicity, version, registered_at, last_position)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                child, province, data["commune_code"], district, since, date.fromisoformat(details["date_of_birth"]),
+                details["sex"], details.get("ethnicity"), e.version, e.occurred_at, e.position,
+            )  # fmt: skip
+            await conn.execute(
+                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, daterange($5::date, NULL),"
+                " tstzrange($6::timestamptz, NULL))",
+                child, province, data["commune_code"], district, since, at,
+            )  # fmt: skip
+            return
+        row = await conn.fetchrow(f"SELECT * FROM {t['children']} WHERE child_id = $1", child)
+        if row is None:
+            return  # the registration is not in this projection's stream types (cannot happen) or was skipped
+        born: date = row["date_of_birth"]
+        sixteen = child_domain.add_years(born, CHILD_AGE_LIMIT)
+        if kind == "ChildDetailsCorrected":
+            details = data["details"]
+            await self._update(conn, t, child, e, date_of_birth=date.fromisoformat(details["date_of_birth"]),
+                               sex=details["sex"], ethnicity=details.get("ethnicity"))  # fmt: skip
+        elif kind == "ChildMoved":
+            on = date.fromisoformat(data["on"])
+            province, district = self._place(data["to_commune"], on)
+            await self._close(conn, t["child_residences"], "child_id = $1", [child], on, at)
+            await conn.execute(
+                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, daterange($5::date, NULL),"
+                " tstzrange($6::timestamptz, NULL))",
+                child, province, data["to_commune"], district, on, at,
+            )  # fmt: skip
+            await self._update(conn, t, child, e, province_code=province, commune_code=data["to_commune"],
+                               district_code=district, residence_from=on)  # fmt: skip
+        elif kind in ("ChildClassified", "ChildFlaggedAtRisk"):
+            on = date.fromisoformat(data["on"])
+            code = data.get("group") or data["category"]
+            grouped = kind == "ChildClassified"
+            commune = await self._commune_on(conn, t, child, on) or row["commune_code"]
+            province, district = self._place(commune, on)
+            upper = sixteen if row["died_on"] is None else min(sixteen, row["died_on"])
+            await conn.execute(
+                f"INSERT INTO {t['child_groups']} VALUES ($1, $2, $3, $4, $5, $6, $7, daterange($8::date, $9::date),"
+                " tstzrange($10::timestamptz, NULL))",
+                child, province, commune, district, code, data.get("subgroup"), "group" if grouped else "at_risk",
+                on, upper, at,
+            )  # fmt: skip
+            column = "groups" if grouped else "at_risk"
+            await conn.execute(
+                f"UPDATE {t['children']} SET {column} = array_append({column}, $2), version = $3,"
+                " last_position = $4 WHERE child_id = $1", child, code, e.version, e.position,
+            )  # fmt: skip
+        elif kind in ("ChildDeclassified", "ChildAtRiskCleared"):
+            on = date.fromisoformat(data["on"])
+            code = data.get("group") or data["category"]
+            grouped = kind == "ChildDeclassified"
+            await self._close(conn, t["child_groups"], "child_id = $1 AND group_code = $2 AND kind = $3",
+                              [child, code, "group" if grouped else "at_risk"], on, at)  # fmt: skip
+            column = "groups" if grouped else "at_risk"
+            await conn.execute(
+                f"UPDATE {t['children']} SET {column} = array_remove({column}, $2), version = $3,"
+                " last_position = $4 WHERE child_id = $1", child, code, e.version, e.position,
+            )  # fmt: skip
+        elif kind == "SupportRecorded":
+            await conn.execute(
+                f"UPDATE {t['children']} SET supports = supports + 1, supports_vnd = supports_vnd + $2, version = $3,"
+                " last_position = $4 WHERE child_id = $1",
+                child, data.get("amount_vnd") or 0, e.version, e.position,
+            )  # fmt: skip
+        elif kind == "ChildDied":
+            on = date.fromisoformat(data["on"])
+            await self._close(conn, t["child_groups"], "child_id = $1", [child], on, at)
+            await self._update(conn, t, child, e, died_on=on, groups=[], at_risk=[])
+        elif kind == "ChildMergedInto":
+            await self._update(conn, t, child, e, merged_into=data["survivor_id"])
+        elif kind == "ChildDataErased":
+            await self._update(conn, t, child, e, erased=True)
+        else:  # DisabilityRecorded, SchoolStatusRecorded, ChildMergeAbsorbed: not in these tables yet
+            await self._update(conn, t, child, e)
+
+    async def _update(self, conn: asyncpg.Connection, t: dict[str, str], child: str, e: RecordedEvent,
+                      **values: object) -> None:  # fmt: skip
+        values.update(version=e.version, last_position=e.position)
+        sets = ", ".join(f"{name} = ${n}" for n, name in enumerate(values, start=2))
+        await conn.execute(f"UPDATE {t['children']} SET {sets} WHERE child_id = $1", child, *values.values())
+
+    async def _commune_on(self, conn: asyncpg.Connection, t: dict[str, str], child: str, on: date) -> str | None:
+        return await conn.fetchval(  # type: ignore[no-any-return]
+            f"SELECT commune_code FROM {t['child_residences']} WHERE child_id = $1 AND upper_inf(recorded)"
+            " AND valid @> $2::date", child, on,
+        )  # fmt: skip
+
+    async def _close(self, conn: asyncpg.Connection, table: str, where: str, args: list[object], on: date,
+                     at: datetime) -> None:  # fmt: skip
+        """End, from `on`, the open rows that match: their current versions are replaced (system time) by
+        versions valid until `on` (business time)."""
+        n = len(args)
+        await conn.execute(
+            f"WITH ended AS (UPDATE {table} SET recorded = tstzrange(lower(recorded), ${n + 2}::timestamptz)"
+            f" WHERE {where} AND upper_inf(recorded) AND (upper_inf(valid) OR upper(valid) > ${n + 1}::date)"
+            f" AND lower(valid) < ${n + 1}::date RETURNING *)"
+            f" INSERT INTO {table} SELECT {_columns_except_ranges(table)}, daterange(lower(valid), ${n + 1}::date),"
+            f" tstzrange(${n + 2}::timestamptz, NULL) FROM ended",
+            *args, on, at,
+        )  # fmt: skip
+
+
+def _columns_except_ranges(table: str) -> str:
+    if table.split(".")[1].startswith("child_residences"):
+        return "child_id, province_code, commune_code, district_code"
+    return "child_id, province_code, commune_code, district_code, group_code, subgroup, kind"
+
+
+class CaseRegister(Projection):
+    name = "case_register"
+    version = 1
+    stream_types = (case_domain.STREAM_TYPE,)
+    tables: ClassVar[dict[str, str]] = {
+        "cases": """case_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
+            stage text NOT NULL, risk_level text, emergency boolean NOT NULL DEFAULT false,
+            emergency_in_force boolean NOT NULL DEFAULT false, case_types text[] NOT NULL, child_ids text[] NOT NULL,
+            officer_id text, received_at timestamptz NOT NULL, closed_reason text, cycle integer NOT NULL DEFAULT 1,
+            report_received timestamptz, initial_assessment timestamptz, emergency_measure_applied timestamptz,
+            plan_submitted timestamptz, plan_approved timestamptz, version integer NOT NULL,
+            last_position bigint NOT NULL""",
+        "case_deadlines": """case_id text NOT NULL, cycle integer NOT NULL, code text NOT NULL,
+            province_code text NOT NULL, commune_code text NOT NULL, due_at timestamptz NOT NULL,
+            met_at timestamptz, PRIMARY KEY (case_id, cycle, code)""",
+    }
+    indexes = ("CREATE INDEX ON {cases} (province_code, commune_code, stage)",)
+    views: ClassVar[dict[str, str]] = {
+        "commune_open_cases": """
+            SELECT province_code, commune_code, stage, risk_level, unnest(case_types) AS case_type, count(*) AS cases
+            FROM {cases} WHERE stage <> 'closed' GROUP BY 1, 2, 3, 4, 5""",
+        "overdue_deadlines": """
+            SELECT d.* FROM {case_deadlines} d JOIN {cases} c USING (case_id)
+            WHERE d.met_at IS NULL AND d.due_at < now() AND d.cycle = c.cycle AND c.stage <> 'closed'""",
+    }
+    _MILESTONES: ClassVar[dict[str, str]] = {
+        "InitialAssessmentCompleted": "initial_assessment",
+        "EmergencyMeasureApplied": "emergency_measure_applied",
+        "PlanSubmitted": "plan_submitted",
+        "PlanApproved": "plan_approved",
+    }
+    _STAGES: ClassVar[dict[str, str]] = {
+        "InitialAssessmentCompleted": "assessed",
+        "DetailedAssessmentCompleted": "planning",
+        "PlanSubmitted": "plan_submitted",
+        "PlanApproved": "intervention",
+        "PlanRejected": "planning",
+        "PlanRevisionStarted": "planning",
+        "CaseClosed": "closed",
+        "CaseReopened": "received",
+    }
+
+    def __init__(self) -> None:
+        self.units = Gazetteer()
+
+    async def prepare(self, store: EventStore) -> None:
+        await self.units.refresh(store)
+
+    def _province(self, commune: str, at: datetime) -> str:
+        found = self.units.find(commune, at.date())
+        return "??" if found is None else self.units.path(commune, at.date())[-1].code
+
+    async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
+        touched: set[str] = set()
+        for event in events:
+            await self._one(conn, tables, event)
+            touched.add(event.stream_id.split(":", 1)[1])
+        for case_id in sorted(touched):
+            await self._deadlines(conn, tables, case_id)
+
+    async def _one(self, conn: asyncpg.Connection, t: dict[str, str], e: RecordedEvent) -> None:
+        case_id = e.stream_id.split(":", 1)[1]
+        data: dict[str, Any] = e.data
+        kind = e.event_type
+        at = datetime.fromisoformat(data["at"])
+        if kind == "ReportReceived":
+            await conn.execute(
+                f"INSERT INTO {t['cases']} (case_id, province_code, commune_code, stage, case_types, child_ids,"
+                " received_at, report_received, version, last_position) VALUES ($1, $2, $3, 'received', $4, $5, $6,"
+                " $6, $7, $8)",
+                case_id, self._province(data["commune_code"], at), data["commune_code"], data["case_types"],
+                data["child_ids"], at, e.version, e.position,
+            )  # fmt: skip
+            return
+        values: dict[str, object] = {}  # column -> new value
+        expressions: list[str] = []  # column = SQL expression over the row, with $at / $child
+        if kind in self._STAGES:
+            values["stage"] = self._STAGES[kind]
+        if kind in self._MILESTONES:
+            column = self._MILESTONES[kind]
+            expressions.append(f"{column} = coalesce({column}, $at)")  # the first time in the cycle counts
+        if kind == "InitialAssessmentCompleted":
+            values["risk_level"] = data["risk_level"]
+            values["emergency"] = bool(data["emergency"] or data["caregiver_is_perpetrator"])
+        elif kind == "EmergencyMeasureApplied":
+            values["emergency_in_force"] = True
+        elif kind == "EmergencyMeasureEnded":
+            values["emergency_in_force"] = False
+        elif kind == "CaseClosed":
+            values["closed_reason"] = data["reason"]
+        elif kind == "CaseReopened":
+            expressions.append("cycle = cycle + 1")
+            values.update(closed_reason=None, risk_level=None, emergency=False, report_received=at,
+                          initial_assessment=None, emergency_measure_applied=None, plan_submitted=None,
+                          plan_approved=None)  # fmt: skip
+        elif kind == "CaseTransferred":
+            values.update(commune_code=data["to_commune"], province_code=self._province(data["to_commune"], at))
+        elif kind == "ChildLinked":
+            expressions.append("child_ids = array_append(child_ids, $child)")
+        elif kind == "OfficerAssigned":
+            values["officer_id"] = data["officer_id"]
+        values.update(version=e.version, last_position=e.position)
+        args: list[object] = [case_id]
+        clauses = []
+        for expression in expressions:
+            for name, value in (("$at", at), ("$child", data.get("child_id"))):
+                if name in expression:
+                    args.append(value)
+                    expression = expression.replace(name, f"${len(args)}")
+            clauses.append(expression)
+        for column, value in values.items():
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+        await conn.execute(f"UPDATE {t['cases']} SET {', '.join(clauses)} WHERE case_id = $1", *args)
+
+    async def _deadlines(self, conn: asyncpg.Connection, t: dict[str, str], case_id: str) -> None:
+        row = await conn.fetchrow(f"SELECT * FROM {t['cases']} WHERE case_id = $1", case_id)
+        if row is None:
+            return
+        marks = {m: row[m] for m in ("report_received", *self._MILESTONES.values()) if row[m] is not None}
+        for state in evaluate(marks, row["emergency"], row["received_at"] + timedelta(0), row["province_code"]):
+            await conn.execute(
+                f"INSERT INTO {t['case_deadlines']} VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (case_id, cycle, code) DO UPDATE SET due_at = EXCLUDED.due_at, met_at = EXCLUDED.met_at,"
+                " province_code = EXCLUDED.province_code, commune_code = EXCLUDED.commune_code",
+                case_id, row["cycle"], state.deadline.code, row["province_code"], row["commune_code"], state.due_at,
+                state.met_at,
+            )  # fmt: skip
+        if not row["emergency"]:  # an assessment without danger leaves no emergency clock
+            await conn.execute(f"DELETE FROM {t['case_deadlines']} WHERE case_id = $1 AND cycle = $2 AND code = $3",
+                               case_id, row["cycle"], "emergency_protection")  # fmt: skip
+
+
+PROJECTIONS: tuple[type[Projection], ...] = (ChildRegister, CaseRegister)
+
+__all__ = ["PROJECTIONS", "CaseRegister", "ChildRegister"]
