@@ -45,6 +45,7 @@ class Projection(ABC):
 
     name: ClassVar[str]
     version: ClassVar[int]
+    schema: ClassVar[str] = "read"  # where its tables and views live (tests use schemas of their own)
     stream_types: ClassVar[tuple[str, ...]]
     tables: ClassVar[dict[str, str]]  # base name -> column definitions
     indexes: ClassVar[tuple[str, ...]] = ()  # statements; {name} is a table's physical name
@@ -74,7 +75,7 @@ def lock_key(name: str) -> int:
 
 
 def physical(projection: Projection, generation: int) -> dict[str, str]:
-    return {base: f"read.{base}_g{generation}" for base in projection.tables}
+    return {base: f"{projection.schema}.{base}_g{generation}" for base in projection.tables}
 
 
 class Projector:
@@ -96,6 +97,8 @@ class Projector:
             with driver_errors():
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(p.name) ^ 1)
+                    if p.schema != "read":
+                        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {p.schema}")
                     row = await conn.fetchrow("SELECT version, generation FROM projection_state WHERE name = $1",
                                               p.name)  # fmt: skip
                     if row is not None and row["version"] == p.version:
@@ -135,11 +138,14 @@ class Projector:
         p = self.projection
         names = physical(p, generation)
         for view in p.views:
-            await conn.execute(f"DROP VIEW IF EXISTS read.{view}")
+            await conn.execute(f"DROP VIEW IF EXISTS {p.schema}.{view}")
         for base, table in names.items():
-            await conn.execute(f"CREATE OR REPLACE VIEW read.{base} AS SELECT * FROM {table}")
+            await conn.execute(f"DROP VIEW IF EXISTS {p.schema}.{base}")
+            await conn.execute(f"CREATE VIEW {p.schema}.{base} AS SELECT * FROM {table}")
         for view, query in p.views.items():
-            await conn.execute(f"CREATE VIEW read.{view} AS {query.format(**{b: f'read.{b}' for b in names})}")
+            await conn.execute(
+                f"CREATE VIEW {p.schema}.{view} AS {query.format(**{b: f'{p.schema}.{b}' for b in names})}"
+            )
 
     # -- folding -----------------------------------------------------------
 

@@ -7,6 +7,7 @@
     registry units load               load the official administrative units and the 2025 reform
     registry units show CODE [--on D] a unit on a date: path, successors, predecessors
     registry units search TEXT        find units by name, with or without diacritics
+    registry project status|run|rebuild  the read models (projections/)
     registry bench store|units [...]  measure against raw baselines
 
 Exit codes: 0 success, 1 verification findings, 2 usage or configuration
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import runpy
@@ -190,6 +192,18 @@ def _search(units: Gazetteer, args: argparse.Namespace) -> int:
     return 0 if found else 1
 
 
+def _delegate(target: str) -> Callable[[Settings, argparse.Namespace], int]:
+    """A command implemented in projections/ (named, not imported: registry/ never imports projections/)."""
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        module, function = target.split(":")
+        implementation: Callable[[Settings, argparse.Namespace], int] = getattr(importlib.import_module(module),
+                                                                                function)  # fmt: skip
+        return implementation(settings, args)
+
+    return run
+
+
 def _bench(_: Settings, args: argparse.Namespace) -> int:
     script = PROJECT_DIR / "benchmarks" / f"{args.suite}.py"
     sys.argv = [str(script), *args.options]
@@ -233,6 +247,22 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--level", choices=[level.value for level in Level])
     search.add_argument("--limit", type=int, default=20)
     search.set_defaults(run=_units_query)
+
+    project = commands.add_parser("project", help="the read models").add_subparsers(
+        dest="project_command", required=True, metavar="PROJECT_COMMAND"
+    )
+    status = project.add_parser("status", help="each projection's generation, checkpoint, head and lag")
+    status.add_argument("names", nargs="*", help="projections (default: all)")
+    status.set_defaults(run=_delegate("projections.cli:status"))
+    follow = project.add_parser("run", help="lead the projections: catch up, then follow the log")
+    follow.add_argument("names", nargs="*", help="projections (default: all)")
+    follow.add_argument("--once", action="store_true", help="catch up once and exit")
+    follow.add_argument("--batch", type=int, default=5000, help="events per transaction")
+    follow.set_defaults(run=_delegate("projections.cli:run"))
+    rebuild = project.add_parser("rebuild", help="rebuild a projection into fresh tables and swap them in")
+    rebuild.add_argument("name")
+    rebuild.add_argument("--batch", type=int, default=5000, help="events per transaction")
+    rebuild.set_defaults(run=_delegate("projections.cli:rebuild"))
 
     bench = commands.add_parser("bench", help="run a benchmark suite (see benchmarks/)")
     bench.add_argument("suite", choices=["store", "units"])
