@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -21,9 +22,15 @@ import pytest
 from hypothesis import HealthCheck, settings
 from pydantic import BaseModel, ConfigDict
 
+from registry.case_service import CaseRegister
+from registry.catalog import default_catalog
+from registry.child_service import ChildRegister
 from registry.db import Database, create_scratch_database, drop_database, server_url
 from registry.events import Catalog
+from registry.gazetteer import Gazetteer
+from registry.sealing import Keyring
 from registry.store import EventStore
+from registry.unit_loader import default_plan, load
 
 T = TypeVar("T")
 
@@ -132,3 +139,33 @@ def store(shared_db: Db) -> EventStore:
 
 def new_stream() -> str:
     return f"s-{uuid.uuid4().hex}"
+
+
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+@dataclass
+class Registry:
+    db: Db
+    store: EventStore
+    children: ChildRegister
+    keyring: Keyring
+    cases: CaseRegister
+    case_keyring: Keyring
+
+
+@pytest.fixture(scope="session")
+def registry(admin_url: str, runner: asyncio.Runner) -> Iterator[Registry]:
+    """A database with the real administrative units (each test works on children and cases of its own)."""
+    db = runner.run(create_test_database(admin_url))
+    store = EventStore(db.pool, default_catalog(), connect=db.database.connect)
+    runner.run(load(store, default_plan()))
+    units = Gazetteer()
+    runner.run(units.refresh(store))
+    master = os.urandom(32)
+    keyring, case_keyring = Keyring(db.pool, master), Keyring(db.pool, master, subject="case")
+    children = ChildRegister(store, keyring, units, clock=lambda: NOW)
+    cases = CaseRegister(store, case_keyring, units, children, clock=lambda: NOW)
+    yield Registry(db, store, children, keyring, cases, case_keyring)
+    runner.run(store.close())
+    runner.run(drop_test_database(admin_url, db))

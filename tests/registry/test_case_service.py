@@ -30,7 +30,7 @@ from registry.circumstances import SupportLevel
 from registry.deadlines import Status
 from registry.events import Metadata
 from registry.law import VIETNAM
-from tests.registry.conftest import NOW, Registry
+from tests.conftest import NOW, Registry
 
 OFFICER = Metadata(actor_id="officer:7", actor_role="commune_officer")
 CHAIR = Metadata(actor_id="chair:1", actor_role="commune_chair")

@@ -29,8 +29,7 @@ from registry.circumstances import SupportKind, SupportLevel
 from registry.events import Metadata
 from registry.integrity import create_checkpoint, verify
 from registry.sealing import SealingError
-from tests.conftest import Db
-from tests.registry.conftest import NOW, Registry
+from tests.conftest import NOW, Db, Registry
 
 OFFICER = Metadata(actor_id="officer:7", actor_role="commune_officer", jurisdiction="commune:03253")
 NAME, PID, MOTHER, HAMLET = "Lò Thị Mai", "011313000123", "Lò Thị Hoa", "Bản Phiêng"
