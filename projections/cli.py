@@ -73,9 +73,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             projectors = [_projector(registry, p, args.batch) for p in _select(args.names)]
             if args.once:
                 for projector in projectors:
-                    await projector.projection.prepare(registry.store)
-                    applied = await projector.catch_up(await projector.ensure())
-                    print(f"{projector.projection.name}: {applied} events applied", file=sys.stderr)
+                    generation = await projector.catch_up_once()
+                    done = "another process leads it" if generation is None else f"caught up (generation {generation})"
+                    print(f"{projector.projection.name}: {done}", file=sys.stderr)
                 return 0
             await asyncio.gather(*(projector.run(stop) for projector in projectors))
             return 0

@@ -29,30 +29,37 @@ from registry import children as child_domain
 from registry.deadlines import evaluate
 from registry.events import RecordedEvent
 from registry.gazetteer import Gazetteer
-from registry.law import CHILD_AGE_LIMIT, TWO_TIER_FROM
+from registry.law import CHILD_AGE_LIMIT
 from registry.store import EventStore
 from registry.units import Level
 
 from .runtime import Projection
 
 _TODAY_VN = "(now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
+_FAR = date(9999, 12, 30)  # "today's structure": the units in force with no end in sight
+# A child counts where it lives on the day asked about (today here; projections/queries.py for any day).
+_LIVING_TODAY = f"""FROM {{child_groups}} g JOIN {{child_residences}} r USING (child_id)
+    JOIN {{children}} c USING (child_id)
+    WHERE upper_inf(g.recorded) AND upper_inf(r.recorded) AND g.valid @> {_TODAY_VN} AND r.valid @> {_TODAY_VN}
+      AND c.merged_into IS NULL"""
 
 
 class ChildRegister(Projection):
     name = "child_register"
-    version = 1
+    version = 2  # 2: the structure in force today on every row (province_now, commune_now)
     stream_types = (child_domain.STREAM_TYPE,)
     tables: ClassVar[dict[str, str]] = {
         "children": """child_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
-            district_code text, residence_from date NOT NULL, date_of_birth date NOT NULL, sex text NOT NULL,
+            district_code text, province_now text NOT NULL, commune_now text NOT NULL, residence_from date NOT NULL,
+            date_of_birth date NOT NULL, sex text NOT NULL,
             ethnicity text, groups text[] NOT NULL DEFAULT '{}', at_risk text[] NOT NULL DEFAULT '{}',
             supports integer NOT NULL DEFAULT 0, supports_vnd bigint NOT NULL DEFAULT 0, died_on date,
             merged_into text, erased boolean NOT NULL DEFAULT false, version integer NOT NULL,
             registered_at timestamptz NOT NULL, last_position bigint NOT NULL""",
         "child_residences": """child_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
-            district_code text, valid daterange NOT NULL, recorded tstzrange NOT NULL""",
-        "child_groups": """child_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
-            district_code text, group_code text NOT NULL, subgroup text, kind text NOT NULL,
+            district_code text, province_now text NOT NULL, commune_now text NOT NULL,
+            valid daterange NOT NULL, recorded tstzrange NOT NULL""",
+        "child_groups": """child_id text NOT NULL, group_code text NOT NULL, subgroup text, kind text NOT NULL,
             valid daterange NOT NULL, recorded tstzrange NOT NULL""",
     }
     indexes = (
@@ -60,25 +67,21 @@ class ChildRegister(Projection):
         "CREATE INDEX ON {child_residences} (child_id) WHERE upper_inf(recorded)",
         "CREATE INDEX ON {child_residences} (province_code, commune_code)",
         "CREATE INDEX ON {child_groups} (child_id, group_code) WHERE upper_inf(recorded)",
-        "CREATE INDEX ON {child_groups} (province_code, commune_code, group_code)",
+        "CREATE INDEX ON {child_groups} (group_code) WHERE upper_inf(recorded)",
     )
     views: ClassVar[dict[str, str]] = {
-        # Children in special circumstances by group and sub-group, per commune and per province, today.
         "commune_children_by_group": f"""
-            SELECT g.province_code, g.commune_code, g.group_code, g.subgroup, count(DISTINCT g.child_id) AS children
-            FROM {{child_groups}} g JOIN {{children}} c USING (child_id)
-            WHERE g.kind = 'group' AND upper_inf(g.recorded) AND g.valid @> {_TODAY_VN} AND c.merged_into IS NULL
-            GROUP BY 1, 2, 3, 4""",
+            SELECT r.province_now AS province_code, r.commune_now AS commune_code, g.group_code, g.subgroup,
+                   count(DISTINCT g.child_id) AS children {_LIVING_TODAY} AND g.kind = 'group' GROUP BY 1, 2, 3, 4""",
         "province_children_by_group": f"""
-            SELECT g.province_code, g.group_code, count(DISTINCT g.child_id) AS children
-            FROM {{child_groups}} g JOIN {{children}} c USING (child_id)
-            WHERE g.kind = 'group' AND upper_inf(g.recorded) AND g.valid @> {_TODAY_VN} AND c.merged_into IS NULL
-            GROUP BY 1, 2""",
+            SELECT r.province_now AS province_code, g.group_code, count(DISTINCT g.child_id) AS children
+            {_LIVING_TODAY} AND g.kind = 'group' GROUP BY 1, 2""",
+        "district_children_by_group": f"""
+            SELECT r.district_code, g.group_code, count(DISTINCT g.child_id) AS children
+            {_LIVING_TODAY} AND g.kind = 'group' AND r.district_code IS NOT NULL GROUP BY 1, 2""",
         "commune_at_risk": f"""
-            SELECT g.province_code, g.commune_code, g.group_code AS category, count(DISTINCT g.child_id) AS children
-            FROM {{child_groups}} g JOIN {{children}} c USING (child_id)
-            WHERE g.kind = 'at_risk' AND upper_inf(g.recorded) AND g.valid @> {_TODAY_VN} AND c.merged_into IS NULL
-            GROUP BY 1, 2, 3""",
+            SELECT r.province_now AS province_code, r.commune_now AS commune_code, g.group_code AS category,
+                   count(DISTINCT g.child_id) AS children {_LIVING_TODAY} AND g.kind = 'at_risk' GROUP BY 1, 2, 3""",
     }
 
     def __init__(self) -> None:
@@ -87,18 +90,28 @@ class ChildRegister(Projection):
     async def prepare(self, store: EventStore) -> None:
         await self.units.refresh(store)
 
-    def _place(self, commune: str, day: date) -> tuple[str, str | None]:
-        """The province and (legacy) district of a commune on a day; for a commune of the two-tier map, the one
-        former district its territory lay in, if it was formed within one (README, design notes)."""
-        try:
-            path = self.units.path(commune, day)
-        except Exception:  # a code not in the gazetteer: the row still lands, marked unknown
-            return "??", None
-        district = next((u.code for u in path if u.level is Level.DISTRICT), None)
-        if district is None and day >= TWO_TIER_FROM:
-            former = self.units.former_districts(commune, day)
+    def _place(self, commune: str, since: date, day: date) -> tuple[str, str | None, str, str, str]:
+        """Where a fact dated `day` lies, for a residence recorded under `commune` from `since`.
+
+        Returns the province and commune in force on `day` (a legacy commune's successor once it has ended),
+        the district for district reports (the legacy district the residence was recorded under, or, for a
+        commune of the two-tier map, the one former district its territory lay in, if it was formed within
+        one: README, design notes), and the commune and province of the structure in force today.
+        """
+        units = self.units
+        if units.find(commune, since) is None:  # a code not in the gazetteer: the row still lands, marked unknown
+            return "??", None, commune, commune, "??"
+        then = units.path(commune, since)
+        district = next((u.code for u in then if u.level is Level.DISTRICT), None)
+        if district is None:
+            former = units.former_districts(commune, since)
             district = former[0].code if len(former) == 1 else None
-        return path[-1].code, district
+        on_day = units.successors(commune, since, max(day, since))
+        at_day = on_day[0].unit.code if on_day else commune
+        day_path = units.path(at_day, max(day, since)) if on_day else then
+        now = units.successors(at_day, max(day, since), _FAR)
+        current = now[0].unit.code if now else at_day
+        return day_path[-1].code, district, at_day, current, units.path(current, _FAR)[-1].code if now else "??"
 
     async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
         for event in events:
@@ -111,18 +124,19 @@ class ChildRegister(Projection):
         if kind == "ChildRegistered":
             details = data["details"]
             since = date.fromisoformat(data["residence_from"])
-            province, district = self._place(data["commune_code"], since)
+            province, district, _, commune_now, province_now = self._place(data["commune_code"], since, since)
             await conn.execute(
-                f"INSERT INTO {t['children']} (child_id, province_code, commune_code, district_code, residence_from,"
-                " date_of_birth, sex, ethnicity, version, registered_at, last_position)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                child, province, data["commune_code"], district, since, date.fromisoformat(details["date_of_birth"]),
-                details["sex"], details.get("ethnicity"), e.version, e.occurred_at, e.position,
+                f"INSERT INTO {t['children']} (child_id, province_code, commune_code, district_code, province_now,"
+                " commune_now, residence_from, date_of_birth, sex, ethnicity, version, registered_at, last_position)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                child, province, data["commune_code"], district, province_now, commune_now, since,
+                date.fromisoformat(details["date_of_birth"]), details["sex"], details.get("ethnicity"), e.version,
+                e.occurred_at, e.position,
             )  # fmt: skip
             await conn.execute(
-                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, daterange($5::date, NULL),"
-                " tstzrange($6::timestamptz, NULL))",
-                child, province, data["commune_code"], district, since, at,
+                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, $5, $6, daterange($7::date, NULL),"
+                " tstzrange($8::timestamptz, NULL))",
+                child, province, data["commune_code"], district, province_now, commune_now, since, at,
             )  # fmt: skip
             return
         row = await conn.fetchrow(f"SELECT * FROM {t['children']} WHERE child_id = $1", child)
@@ -136,27 +150,25 @@ class ChildRegister(Projection):
                                sex=details["sex"], ethnicity=details.get("ethnicity"))  # fmt: skip
         elif kind == "ChildMoved":
             on = date.fromisoformat(data["on"])
-            province, district = self._place(data["to_commune"], on)
+            province, district, _, commune_now, province_now = self._place(data["to_commune"], on, on)
             await self._close(conn, t["child_residences"], "child_id = $1", [child], on, at)
             await conn.execute(
-                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, daterange($5::date, NULL),"
-                " tstzrange($6::timestamptz, NULL))",
-                child, province, data["to_commune"], district, on, at,
+                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, $5, $6, daterange($7::date, NULL),"
+                " tstzrange($8::timestamptz, NULL))",
+                child, province, data["to_commune"], district, province_now, commune_now, on, at,
             )  # fmt: skip
             await self._update(conn, t, child, e, province_code=province, commune_code=data["to_commune"],
-                               district_code=district, residence_from=on)  # fmt: skip
+                               district_code=district, province_now=province_now, commune_now=commune_now,
+                               residence_from=on)  # fmt: skip
         elif kind in ("ChildClassified", "ChildFlaggedAtRisk"):
             on = date.fromisoformat(data["on"])
             code = data.get("group") or data["category"]
             grouped = kind == "ChildClassified"
-            commune = await self._commune_on(conn, t, child, on) or row["commune_code"]
-            province, district = self._place(commune, on)
             upper = sixteen if row["died_on"] is None else min(sixteen, row["died_on"])
             await conn.execute(
-                f"INSERT INTO {t['child_groups']} VALUES ($1, $2, $3, $4, $5, $6, $7, daterange($8::date, $9::date),"
-                " tstzrange($10::timestamptz, NULL))",
-                child, province, commune, district, code, data.get("subgroup"), "group" if grouped else "at_risk",
-                on, upper, at,
+                f"INSERT INTO {t['child_groups']} VALUES ($1, $2, $3, $4, daterange($5::date, $6::date),"
+                " tstzrange($7::timestamptz, NULL))",
+                child, code, data.get("subgroup"), "group" if grouped else "at_risk", on, upper, at,
             )  # fmt: skip
             column = "groups" if grouped else "at_risk"
             await conn.execute(
@@ -197,12 +209,6 @@ class ChildRegister(Projection):
         sets = ", ".join(f"{name} = ${n}" for n, name in enumerate(values, start=2))
         await conn.execute(f"UPDATE {t['children']} SET {sets} WHERE child_id = $1", child, *values.values())
 
-    async def _commune_on(self, conn: asyncpg.Connection, t: dict[str, str], child: str, on: date) -> str | None:
-        return await conn.fetchval(  # type: ignore[no-any-return]
-            f"SELECT commune_code FROM {t['child_residences']} WHERE child_id = $1 AND upper_inf(recorded)"
-            " AND valid @> $2::date", child, on,
-        )  # fmt: skip
-
     async def _close(self, conn: asyncpg.Connection, table: str, where: str, args: list[object], on: date,
                      at: datetime) -> None:  # fmt: skip
         """End, from `on`, the open rows that match: their current versions are replaced (system time) by
@@ -220,8 +226,8 @@ class ChildRegister(Projection):
 
 def _columns_except_ranges(table: str) -> str:
     if table.split(".")[1].startswith("child_residences"):
-        return "child_id, province_code, commune_code, district_code"
-    return "child_id, province_code, commune_code, district_code, group_code, subgroup, kind"
+        return "child_id, province_code, commune_code, district_code, province_now, commune_now"
+    return "child_id, group_code, subgroup, kind"
 
 
 class CaseRegister(Projection):

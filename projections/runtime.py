@@ -31,6 +31,7 @@ from typing import ClassVar
 
 import asyncpg
 
+from registry.errors import RegistryError
 from registry.events import START, Cursor, RecordedEvent
 from registry.store import EventStore, driver_errors
 
@@ -211,7 +212,18 @@ class Projector:
     # -- running -----------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, *, poll: float = 1.0) -> None:
-        """Lead the projection until `stop` is set: catch up, then follow the log (NOTIFY, polling as fallback)."""
+        """Lead the projection until `stop` is set: catch up, then follow the log (NOTIFY, polling as fallback).
+
+        A database that goes away is waited for, not fatal: the projector logs it and tries again.
+        """
+        while not stop.is_set():
+            try:
+                await self._lead(stop, poll)
+            except (RegistryError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("projection %s: %s; trying again", self.projection.name, type(exc).__name__)
+                await _sleep(stop, poll)
+
+    async def _lead(self, stop: asyncio.Event, poll: float) -> None:
         p = self.projection
         await p.prepare(self.store)
         generation = await self.ensure()
@@ -222,15 +234,33 @@ class Projector:
                 while not stop.is_set():
                     if await leader.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(p.name)):
                         break
-                    await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=poll)
+                    await _sleep(stop, poll)
                 log.info("projection %s: leading (generation %d)", p.name, generation)
                 while not stop.is_set():
-                    generation = await self._adopt_pending(generation)
-                    await self.catch_up(generation)
+                    generation = await self.catch_up_serving(generation)
                     await listener.wait(poll)
         finally:
             await listener.close()
             await leader.close()  # releases the leader lock
+
+    async def catch_up_once(self) -> int | None:
+        """Take the lead, catch up (swapping in a pending generation), let go; None if another process leads."""
+        await self.projection.prepare(self.store)
+        generation = await self.ensure()
+        leader = await self._connect()
+        try:
+            if not await leader.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(self.projection.name)):
+                return None
+            return await self.catch_up_serving(generation)
+        finally:
+            await leader.close()
+
+    async def catch_up_serving(self, generation: int) -> int:
+        """Swap in a pending generation (a rebuild, or a new version of the fold) if any, then catch up; return
+        the serving generation. The caller must lead the projection, or be its only runner."""
+        generation = await self._adopt_pending(generation)
+        await self.catch_up(generation)
+        return generation
 
     async def _adopt_pending(self, generation: int) -> int:
         """Swap in a generation a rebuild handed over, after catching it up (the leader does this)."""
@@ -314,6 +344,14 @@ class Projector:
         async for batch in self.store.iterate(cursor, stream_types=p.stream_types, batch=10_000):
             lag += len(batch)
         return Status(p.name, p.version, int(generation), cursor, events, head, lag)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 class SimulatedCrash(RuntimeError):

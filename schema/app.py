@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from projections.register import PROJECTIONS
+from projections.runtime import Projector
 from registry.config import Settings, load_settings
 from registry.demo import load_demo
 from registry.errors import RegistryError
@@ -32,6 +36,10 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def owner(registry: Registry) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    return lambda: registry.database.connect(owner=True)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
 
@@ -42,9 +50,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.registry_demo and await load_demo(registry):
             log.info("demonstration data loaded")
         app.state.registry = registry
+        # The read models follow the log in this process (a separate projector process comes with operations);
+        # with several app processes, one leads each projection and the others wait (advisory lock).
+        stop = asyncio.Event()
+        projectors = [
+            asyncio.create_task(Projector(registry.store, owner(registry), cls()).run(stop)) for cls in PROJECTIONS
+        ]
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*projectors, return_exceptions=True)
             await registry.close()
 
     return Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
