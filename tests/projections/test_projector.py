@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 
 import asyncpg
 from hypothesis import given, settings
@@ -31,6 +37,7 @@ from registry.sealing import unseal
 from tests.conftest import Registry
 
 OFFICER = Metadata(actor_id="officer:1", actor_role="commune_officer")
+PROGRESS = "SELECT coalesce(max(events), 0) FROM projection_checkpoints WHERE name = 'child_register'"
 COMMUNES = ["03253", "03127", "03151", "03158"]  # Điện Biên, from 2025-07-01
 
 
@@ -198,3 +205,31 @@ def test_a_follower_keeps_up_with_concurrent_writers(run, registry: Registry) ->
 
     seen, lag = run(scenario())
     assert (seen, lag) == (12, 0)
+
+
+def test_a_projector_killed_mid_run_resumes_exactly(run, registry: Registry) -> None:
+    """kill -9 of `registry project run` (one event per batch, so it is killed mid-way), then a restart."""
+    for n in range(15):
+        run(history(registry, [("classify", n, "03253", "disabled"), ("move", n + 5, "03127", "x")]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REGISTRY_"))}
+    env["DATABASE_URL"] = registry.db.owner_url
+    command = [sys.executable, "-m", "registry.cli", "project", "run", "child_register", "--batch", "1"]
+    project = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = run(registry.db.pool.fetchval(PROGRESS))
+            if done >= 20:
+                break
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    again = subprocess.run([*command[:-2], "--once"], cwd=project, env=env, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    served = Projector(registry.store, registry.db.owner, ChildRegister())
+    assert run(served.status()).lag_events == 0
+    live = run(digests(registry, ChildRegister()))
+    assert live == run(built_from_scratch(registry, ChildRegister))
