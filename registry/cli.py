@@ -265,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(run=_delegate("projections.cli:rebuild"))
 
     bench = commands.add_parser("bench", help="run a benchmark suite (see benchmarks/)")
-    bench.add_argument("suite", choices=["store", "units"])
+    bench.add_argument("suite", choices=["store", "units", "projections"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
     bench.set_defaults(run=_bench)
     return root

@@ -46,3 +46,16 @@ def test_the_units_benchmark_loads_everything_and_reports_every_figure(tmp_path:
     for key in ("load_events_per_second", "batched_events_per_second", "path_lookups_per_second",
                 "raw_path_walks_per_second", "searches_per_second"):  # fmt: skip
         assert figures[key] > 0, key
+
+
+def test_the_projections_benchmark_rebuilds_and_measures_lag(tmp_path: Path) -> None:
+    output = tmp_path / "projections.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "registry.cli", "bench", "projections", "--events", "400", "--rate", "50",
+         "--seconds", "1", "--json", str(output)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rebuild all projections" in result.stdout and "lag at 50 events/s" in result.stdout
+    figures = json.loads(output.read_text())
+    assert figures["folded"] >= 400 and figures["rebuild_events_per_second"] > 0 and figures["lag_samples"] == 50
