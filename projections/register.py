@@ -18,7 +18,8 @@ there are no foreign keys across provinces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -29,7 +30,7 @@ from registry import children as child_domain
 from registry.deadlines import evaluate
 from registry.events import RecordedEvent
 from registry.gazetteer import Gazetteer
-from registry.law import CHILD_AGE_LIMIT
+from registry.law import CHILD_AGE_LIMIT, TWO_TIER_FROM
 from registry.store import EventStore
 from registry.units import Level
 
@@ -86,11 +87,23 @@ class ChildRegister(Projection):
 
     def __init__(self) -> None:
         self.units = Gazetteer()
+        self._places: dict[tuple[str | None, str | None, bool, str], tuple[str, str | None, str, str, str]] = {}
 
     async def prepare(self, store: EventStore) -> None:
         await self.units.refresh(store)
+        self._places.clear()  # the units may have changed
 
     def _place(self, commune: str, since: date, day: date) -> tuple[str, str | None, str, str, str]:
+        # The answer depends only on the units in force on `since` and on `day` (and on which side of the reform
+        # `day` falls), so that is the key of the cache, not the dates: a batch asks about few units.
+        units = self.units
+        key = (units.unit_id_at(commune, since), units.unit_id_at(commune, day), day >= TWO_TIER_FROM, commune)
+        found = self._places.get(key)
+        if found is None:
+            found = self._places[key] = self._locate(commune, since, day)
+        return found
+
+    def _locate(self, commune: str, since: date, day: date) -> tuple[str, str | None, str, str, str]:
         """Where a fact dated `day` lies, for a residence recorded under `commune` from `since`.
 
         Returns the province and commune in force on `day` (a legacy commune's successor once it has ended),
@@ -114,10 +127,33 @@ class ChildRegister(Projection):
         return day_path[-1].code, district, at_day, current, units.path(current, _FAR)[-1].code if now else "??"
 
     async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
+        """Fold a batch set-wise: read the touched children's current rows once, fold in memory, write once."""
+        t = tables
+        ids = sorted({e.stream_id.split(":", 1)[1] for e in events})
+        children = {r["child_id"]: dict(r) for r in await conn.fetch(
+            f"SELECT * FROM {t['children']} WHERE child_id = ANY($1)", ids)}  # fmt: skip
+        batch = _Batch(children)
+        for r in await conn.fetch(
+            f"SELECT ctid, child_id, province_code, commune_code, district_code, province_now, commune_now,"
+            f" lower(valid) AS lo, upper(valid) AS hi, lower(recorded) AS since FROM {t['child_residences']}"
+            " WHERE child_id = ANY($1) AND upper_inf(recorded)", ids,
+        ):  # fmt: skip
+            batch.residences.setdefault(r["child_id"], []).append(_Version(
+                [r["child_id"], r["province_code"], r["commune_code"], r["district_code"], r["province_now"],
+                 r["commune_now"]], r["lo"], r["hi"], r["since"], ctid=r["ctid"]))  # fmt: skip
+        for r in await conn.fetch(
+            f"SELECT ctid, child_id, group_code, subgroup, kind, lower(valid) AS lo, upper(valid) AS hi,"
+            f" lower(recorded) AS since FROM {t['child_groups']} WHERE child_id = ANY($1) AND upper_inf(recorded)",
+            ids,
+        ):  # fmt: skip
+            batch.groups.setdefault(r["child_id"], []).append(_Version(
+                [r["child_id"], r["group_code"], r["subgroup"], r["kind"]], r["lo"], r["hi"], r["since"],
+                ctid=r["ctid"]))  # fmt: skip
         for event in events:
-            await self._one(conn, tables, event)
+            self._fold(batch, event)
+        await batch.write(conn, t)
 
-    async def _one(self, conn: asyncpg.Connection, t: dict[str, str], e: RecordedEvent) -> None:
+    def _fold(self, b: _Batch, e: RecordedEvent) -> None:
         child = e.stream_id.split(":", 1)[1]
         data: dict[str, Any] = e.data
         kind, at = e.event_type, e.recorded_at
@@ -125,109 +161,124 @@ class ChildRegister(Projection):
             details = data["details"]
             since = date.fromisoformat(data["residence_from"])
             province, district, _, commune_now, province_now = self._place(data["commune_code"], since, since)
-            await conn.execute(
-                f"INSERT INTO {t['children']} (child_id, province_code, commune_code, district_code, province_now,"
-                " commune_now, residence_from, date_of_birth, sex, ethnicity, version, registered_at, last_position)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                child, province, data["commune_code"], district, province_now, commune_now, since,
-                date.fromisoformat(details["date_of_birth"]), details["sex"], details.get("ethnicity"), e.version,
-                e.occurred_at, e.position,
+            b.children[child] = dict(
+                child_id=child, province_code=province, commune_code=data["commune_code"], district_code=district,
+                province_now=province_now, commune_now=commune_now, residence_from=since,
+                date_of_birth=date.fromisoformat(details["date_of_birth"]), sex=details["sex"],
+                ethnicity=details.get("ethnicity"), groups=[], at_risk=[], supports=0, supports_vnd=0, died_on=None,
+                merged_into=None, erased=False, version=e.version, registered_at=e.occurred_at,
+                last_position=e.position,
             )  # fmt: skip
-            await conn.execute(
-                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, $5, $6, daterange($7::date, NULL),"
-                " tstzrange($8::timestamptz, NULL))",
-                child, province, data["commune_code"], district, province_now, commune_now, since, at,
-            )  # fmt: skip
+            b.changed.add(child)
+            b.residences.setdefault(child, []).append(
+                _Version([child, province, data["commune_code"], district, province_now, commune_now], since, None, at)
+            )
             return
-        row = await conn.fetchrow(f"SELECT * FROM {t['children']} WHERE child_id = $1", child)
+        row = b.children.get(child)
         if row is None:
-            return  # the registration is not in this projection's stream types (cannot happen) or was skipped
-        born: date = row["date_of_birth"]
-        sixteen = child_domain.add_years(born, CHILD_AGE_LIMIT)
+            return  # cannot happen: a child's first event is its registration, in the same stream type
+        b.changed.add(child)
+        row.update(version=e.version, last_position=e.position)
         if kind == "ChildDetailsCorrected":
             details = data["details"]
-            await self._update(conn, t, child, e, date_of_birth=date.fromisoformat(details["date_of_birth"]),
-                               sex=details["sex"], ethnicity=details.get("ethnicity"))  # fmt: skip
+            row.update(date_of_birth=date.fromisoformat(details["date_of_birth"]), sex=details["sex"],
+                       ethnicity=details.get("ethnicity"))  # fmt: skip
         elif kind == "ChildMoved":
             on = date.fromisoformat(data["on"])
             province, district, _, commune_now, province_now = self._place(data["to_commune"], on, on)
-            await self._close(conn, t["child_residences"], "child_id = $1", [child], on, at)
-            await conn.execute(
-                f"INSERT INTO {t['child_residences']} VALUES ($1, $2, $3, $4, $5, $6, daterange($7::date, NULL),"
-                " tstzrange($8::timestamptz, NULL))",
-                child, province, data["to_commune"], district, province_now, commune_now, on, at,
-            )  # fmt: skip
-            await self._update(conn, t, child, e, province_code=province, commune_code=data["to_commune"],
-                               district_code=district, province_now=province_now, commune_now=commune_now,
-                               residence_from=on)  # fmt: skip
+            b.close(b.residences.setdefault(child, []), lambda v: True, on, at)
+            b.residences[child].append(
+                _Version([child, province, data["to_commune"], district, province_now, commune_now], on, None, at)
+            )
+            row.update(province_code=province, commune_code=data["to_commune"], district_code=district,
+                       province_now=province_now, commune_now=commune_now, residence_from=on)  # fmt: skip
         elif kind in ("ChildClassified", "ChildFlaggedAtRisk"):
             on = date.fromisoformat(data["on"])
             code = data.get("group") or data["category"]
             grouped = kind == "ChildClassified"
+            sixteen = child_domain.add_years(row["date_of_birth"], CHILD_AGE_LIMIT)
             upper = sixteen if row["died_on"] is None else min(sixteen, row["died_on"])
-            await conn.execute(
-                f"INSERT INTO {t['child_groups']} VALUES ($1, $2, $3, $4, daterange($5::date, $6::date),"
-                " tstzrange($7::timestamptz, NULL))",
-                child, code, data.get("subgroup"), "group" if grouped else "at_risk", on, upper, at,
-            )  # fmt: skip
+            b.groups.setdefault(child, []).append(
+                _Version([child, code, data.get("subgroup"), "group" if grouped else "at_risk"], on, upper, at)
+            )
             column = "groups" if grouped else "at_risk"
-            await conn.execute(
-                f"UPDATE {t['children']} SET {column} = array_append({column}, $2), version = $3,"
-                " last_position = $4 WHERE child_id = $1", child, code, e.version, e.position,
-            )  # fmt: skip
+            row[column] = [*row[column], code]
         elif kind in ("ChildDeclassified", "ChildAtRiskCleared"):
             on = date.fromisoformat(data["on"])
             code = data.get("group") or data["category"]
             grouped = kind == "ChildDeclassified"
-            await self._close(conn, t["child_groups"], "child_id = $1 AND group_code = $2 AND kind = $3",
-                              [child, code, "group" if grouped else "at_risk"], on, at)  # fmt: skip
+            which = "group" if grouped else "at_risk"
+            b.close(b.groups.setdefault(child, []), lambda v: v.values[1] == code and v.values[3] == which, on, at)
             column = "groups" if grouped else "at_risk"
-            await conn.execute(
-                f"UPDATE {t['children']} SET {column} = array_remove({column}, $2), version = $3,"
-                " last_position = $4 WHERE child_id = $1", child, code, e.version, e.position,
-            )  # fmt: skip
+            row[column] = [c for c in row[column] if c != code]
         elif kind == "SupportRecorded":
-            await conn.execute(
-                f"UPDATE {t['children']} SET supports = supports + 1, supports_vnd = supports_vnd + $2, version = $3,"
-                " last_position = $4 WHERE child_id = $1",
-                child, data.get("amount_vnd") or 0, e.version, e.position,
-            )  # fmt: skip
+            row.update(supports=row["supports"] + 1, supports_vnd=row["supports_vnd"] + (data.get("amount_vnd") or 0))
         elif kind == "ChildDied":
             on = date.fromisoformat(data["on"])
-            await self._close(conn, t["child_groups"], "child_id = $1", [child], on, at)
-            await self._update(conn, t, child, e, died_on=on, groups=[], at_risk=[])
+            b.close(b.groups.setdefault(child, []), lambda v: True, on, at)
+            row.update(died_on=on, groups=[], at_risk=[])
         elif kind == "ChildMergedInto":
-            await self._update(conn, t, child, e, merged_into=data["survivor_id"])
+            row["merged_into"] = data["survivor_id"]
         elif kind == "ChildDataErased":
-            await self._update(conn, t, child, e, erased=True)
-        else:  # DisabilityRecorded, SchoolStatusRecorded, ChildMergeAbsorbed: not in these tables yet
-            await self._update(conn, t, child, e)
-
-    async def _update(self, conn: asyncpg.Connection, t: dict[str, str], child: str, e: RecordedEvent,
-                      **values: object) -> None:  # fmt: skip
-        values.update(version=e.version, last_position=e.position)
-        sets = ", ".join(f"{name} = ${n}" for n, name in enumerate(values, start=2))
-        await conn.execute(f"UPDATE {t['children']} SET {sets} WHERE child_id = $1", child, *values.values())
-
-    async def _close(self, conn: asyncpg.Connection, table: str, where: str, args: list[object], on: date,
-                     at: datetime) -> None:  # fmt: skip
-        """End, from `on`, the open rows that match: their current versions are replaced (system time) by
-        versions valid until `on` (business time)."""
-        n = len(args)
-        await conn.execute(
-            f"WITH ended AS (UPDATE {table} SET recorded = tstzrange(lower(recorded), ${n + 2}::timestamptz)"
-            f" WHERE {where} AND upper_inf(recorded) AND (upper_inf(valid) OR upper(valid) > ${n + 1}::date)"
-            f" AND lower(valid) < ${n + 1}::date RETURNING *)"
-            f" INSERT INTO {table} SELECT {_columns_except_ranges(table)}, daterange(lower(valid), ${n + 1}::date),"
-            f" tstzrange(${n + 2}::timestamptz, NULL) FROM ended",
-            *args, on, at,
-        )  # fmt: skip
+            row["erased"] = True
+        # DisabilityRecorded, SchoolStatusRecorded, ChildMergeAbsorbed: only the version moves, in these tables
 
 
-def _columns_except_ranges(table: str) -> str:
-    if table.split(".")[1].startswith("child_residences"):
-        return "child_id, province_code, commune_code, district_code, province_now, commune_now"
-    return "child_id, group_code, subgroup, kind"
+@dataclass
+class _Version:
+    """A version of a residence or group fact: business-time [lo, hi), system-time [since, until)."""
+
+    values: list[Any]
+    lo: date
+    hi: date | None
+    since: datetime
+    until: datetime | None = None
+    ctid: Any = None  # the stored row it is, if it was read from the table
+
+
+@dataclass
+class _Batch:
+    children: dict[str, dict[str, Any]]
+    residences: dict[str, list[_Version]] = field(default_factory=dict)
+    groups: dict[str, list[_Version]] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def close(versions: list[_Version], match: Callable[[_Version], bool], on: date, at: datetime) -> None:
+        """End, from `on`, the current versions that match: each is superseded (system time, from `at`) by a
+        version valid until `on` (business time)."""
+        for version in list(versions):
+            if version.until is None and match(version) and (version.hi is None or version.hi > on) and version.lo < on:
+                version.until = at
+                versions.append(_Version(list(version.values), version.lo, on, at))
+
+    async def write(self, conn: asyncpg.Connection, t: dict[str, str]) -> None:
+        for table, families in ((t["child_residences"], self.residences), (t["child_groups"], self.groups)):
+            ended = [(v.ctid, v.until) for vs in families.values() for v in vs if v.ctid is not None and v.until]
+            if ended:
+                await conn.executemany(
+                    f"UPDATE {table} SET recorded = tstzrange(lower(recorded), $2::timestamptz) WHERE ctid = $1",
+                    ended,
+                )  # fmt: skip
+            new = [(*v.values, v.lo, v.hi, v.since, v.until) for vs in families.values() for v in vs if v.ctid is None]
+            if new:
+                width = len(new[0]) - 4
+                columns = ", ".join(f"${n}" for n in range(1, width + 1))
+                await conn.executemany(
+                    f"INSERT INTO {table} VALUES ({columns}, daterange(${width + 1}::date, ${width + 2}::date),"
+                    f" tstzrange(${width + 3}::timestamptz, ${width + 4}::timestamptz))",
+                    new,
+                )  # fmt: skip
+        rows = [self.children[c] for c in sorted(self.changed) if c in self.children]
+        if rows:
+            names = list(rows[0])
+            updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "child_id")
+            await conn.executemany(
+                f"INSERT INTO {t['children']} ({', '.join(names)}) VALUES "
+                f"({', '.join(f'${n}' for n in range(1, len(names) + 1))})"
+                f" ON CONFLICT (child_id) DO UPDATE SET {updates}",
+                [tuple(row[n] for n in names) for row in rows],
+            )  # fmt: skip
 
 
 class CaseRegister(Projection):

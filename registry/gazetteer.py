@@ -173,6 +173,13 @@ class Gazetteer:
         version = None if state is None else state.at(on)
         return None if state is None or version is None else _view(state, version)
 
+    def unit_id_at(self, code: str, on: date) -> str | None:
+        """The id of the unit that bore `code` on `on` (cheaper than find: no view is built)."""
+        for unit in self._by_code.get(code, ()):
+            if self._units[unit].at(on) is not None:
+                return unit
+        return None
+
     def find(self, code: str, on: date) -> UnitView | None:
         """The unit that bore `code` on `on`, or None."""
         level_of(code)
