@@ -47,7 +47,7 @@ _LIVING_TODAY = f"""FROM {{child_groups}} g JOIN {{child_residences}} r USING (c
 
 class ChildRegister(Projection):
     name = "child_register"
-    version = 2  # 2: the structure in force today on every row (province_now, commune_now)
+    version = 3  # 2: the structure in force today on every row; 3: supports with their dates
     stream_types = (child_domain.STREAM_TYPE,)
     tables: ClassVar[dict[str, str]] = {
         "children": """child_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
@@ -62,6 +62,8 @@ class ChildRegister(Projection):
             valid daterange NOT NULL, recorded tstzrange NOT NULL""",
         "child_groups": """child_id text NOT NULL, group_code text NOT NULL, subgroup text, kind text NOT NULL,
             valid daterange NOT NULL, recorded tstzrange NOT NULL""",
+        "child_supports": """child_id text NOT NULL, given_on date NOT NULL, kind text NOT NULL, level text NOT NULL,
+            amount_vnd bigint, recorded timestamptz NOT NULL""",
     }
     indexes = (
         "CREATE INDEX ON {children} (province_code, commune_code)",
@@ -69,6 +71,7 @@ class ChildRegister(Projection):
         "CREATE INDEX ON {child_residences} (province_code, commune_code)",
         "CREATE INDEX ON {child_groups} (child_id, group_code) WHERE upper_inf(recorded)",
         "CREATE INDEX ON {child_groups} (group_code) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_supports} (child_id, given_on)",
     )
     views: ClassVar[dict[str, str]] = {
         "commune_children_by_group": f"""
@@ -213,6 +216,8 @@ class ChildRegister(Projection):
             row[column] = [c for c in row[column] if c != code]
         elif kind == "SupportRecorded":
             row.update(supports=row["supports"] + 1, supports_vnd=row["supports_vnd"] + (data.get("amount_vnd") or 0))
+            b.supports.append((child, date.fromisoformat(data["on"]), data["kind"], data["level"],
+                               data.get("amount_vnd"), at))  # fmt: skip
         elif kind == "ChildDied":
             on = date.fromisoformat(data["on"])
             b.close(b.groups.setdefault(child, []), lambda v: True, on, at)
@@ -241,6 +246,7 @@ class _Batch:
     children: dict[str, dict[str, Any]]
     residences: dict[str, list[_Version]] = field(default_factory=dict)
     groups: dict[str, list[_Version]] = field(default_factory=dict)
+    supports: list[tuple[Any, ...]] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
 
     @staticmethod
@@ -269,6 +275,8 @@ class _Batch:
                     f" tstzrange(${width + 3}::timestamptz, ${width + 4}::timestamptz))",
                     new,
                 )  # fmt: skip
+        if self.supports:
+            await conn.executemany(f"INSERT INTO {t['child_supports']} VALUES ($1, $2, $3, $4, $5, $6)", self.supports)
         rows = [self.children[c] for c in sorted(self.changed) if c in self.children]
         if rows:
             names = list(rows[0])

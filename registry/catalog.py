@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from . import cases, children, units
+from . import cases, children, population, units
 from .events import Catalog
 from .personal import Sealed
 
@@ -39,6 +39,7 @@ def default_catalog() -> Catalog:
         catalog.add_event(cases.STREAM_TYPE, event_type, generic[Sealed])
     for event_type, model in cases.PLAIN_EVENTS.items():
         catalog.add_event(cases.STREAM_TYPE, event_type, model)
+    catalog.add_event(population.STREAM_TYPE, "ChildPopulationRecorded", population.ChildPopulationRecorded)
     return catalog
 
 
