@@ -56,14 +56,10 @@ async def digests(registry: Registry, projection: Projection) -> dict[str, str]:
     conn: asyncpg.Connection = await registry.db.owner()
     try:
         found = {}
+        orders = {"children": "child_id", "cases": "case_id", "case_deadlines": "case_id, cycle, code",
+                  "child_supports": "child_id, given_on, recorded, kind"}  # fmt: skip
         for base in projection.tables:
-            order = (
-                "child_id, valid, recorded" if base.startswith("child_") else ("case_id" if base == "cases" else "1")
-            )
-            if base == "children":
-                order = "child_id"
-            elif base == "case_deadlines":
-                order = "case_id, cycle, code"
+            order = orders.get(base, "child_id, valid, recorded")
             found[base] = await conn.fetchval(table_digest_sql(f"{projection.schema}.{base}", order))
         return found
     finally:
