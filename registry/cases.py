@@ -31,11 +31,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .circumstances import SupportLevel
 from .deadlines import DeadlineState, evaluate
 from .errors import InvalidInput
+from .events import build
 from .personal import ERASED, Erased, Parts, Sealed, event_type
 
 STREAM_TYPE = "case"
@@ -730,11 +731,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def _valid(model: type[_M], **values: Any) -> _M:
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        raise InvalidCaseChange(".".join(str(p) for p in first["loc"]), first["type"], first["msg"]) from None
+    return build(model, values, InvalidCaseChange)
 
 
 def replay(events: Sequence[BaseModel]) -> CaseState | None:

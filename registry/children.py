@@ -31,10 +31,11 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .circumstances import ETHNIC_GROUPS, GROUPS, MONEY_SUPPORTS, AtRiskCategory, SupportKind, SupportLevel
 from .errors import InvalidInput
+from .events import build
 from .law import CHILD_AGE_LIMIT
 from .personal import ERASED, Erased, Parts, Sealed, event_type
 
@@ -824,13 +825,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def _valid(model: type[_M], prefix: str = "", **values: Any) -> _M:
-    """Build a model, turning a schema failure into a typed error naming the field."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        path = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(first["loc"]))
-        raise InvalidChildChange(path, first["type"], first["msg"]) from None
+    return build(model, values, InvalidChildChange, prefix)
 
 
 def replay(events: Sequence[BaseModel]) -> ChildState | None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticSerializationError
@@ -27,6 +27,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$")
 STREAM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 
 Upcaster = Callable[[JSONObject], JSONObject]
+_I = TypeVar("_I", bound=InvalidInput)
+_B = TypeVar("_B", bound=BaseModel)
 
 
 class Metadata(BaseModel):
@@ -206,15 +208,32 @@ class Catalog:
         return schema_version, data
 
 
-def validation_error(exc: ValidationError, prefix: str) -> InvalidEventData:
-    """Turn the first pydantic error into a typed error naming the field, without the value."""
+def field_error(exc: ValidationError, error: type[_I], prefix: str = "") -> _I:
+    """The first pydantic error as a typed error naming the field (a dotted path), never the value."""
     first = exc.errors(include_input=False, include_url=False)[0]
-    path = ".".join(str(part) for part in (prefix, *first["loc"]))
-    return InvalidEventData(path, first["type"], first["msg"])
+    path = ".".join(str(part) for part in ((prefix,) if prefix else ()) + tuple(first["loc"]))
+    return error(path, first["type"], first["msg"])
+
+
+def validation_error(exc: ValidationError, prefix: str) -> InvalidEventData:
+    return field_error(exc, InvalidEventData, prefix)
+
+
+def build(model: type[_B], values: Mapping[str, Any], error: type[InvalidInput], prefix: str = "") -> _B:
+    """Validate `values` into `model`; the first failure is raised as `error` naming the field.
+
+    The one way the domain modules turn a command's values into an event or a record.
+    """
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise field_error(exc, error, prefix) from None
 
 
 __all__ = [
     "START",
+    "build",
+    "field_error",
     "Catalog",
     "Cursor",
     "EventSchema",

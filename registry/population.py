@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ConcurrencyError, InvalidInput
-from .events import Metadata, NewEvent
+from .events import Metadata, NewEvent, build
 from .gazetteer import Gazetteer
 from .law import start_of_day
 from .store import AppendResult, EventStore
@@ -42,12 +42,8 @@ def stream_id(unit_code: str, year: int) -> str:
 
 def decide(units: Gazetteer, unit_code: str, year: int, children: int, counted_on: date, source: str) -> BaseModel:
     """The event recording a count, or a typed error naming the field."""
-    try:
-        event = ChildPopulationRecorded(unit_code=unit_code, year=year, children=children, counted_on=counted_on,
-                                        source=source)  # fmt: skip
-    except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        raise InvalidInput(".".join(str(p) for p in first["loc"]), first["type"], first["msg"]) from None
+    values = dict(unit_code=unit_code, year=year, children=children, counted_on=counted_on, source=source)
+    event = build(ChildPopulationRecorded, values, InvalidInput)
     if counted_on.year != year:
         raise InvalidInput("counted_on", "other_year", "must fall in the year counted")
     units.lookup(unit_code, counted_on, "unit_code")  # the unit must exist on that day

@@ -33,9 +33,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InvalidInput
+from .events import build
 from .law import TWO_TIER_FROM
 
 STREAM_TYPE = "administrative_unit"
@@ -537,12 +538,7 @@ def _overlaps(unit: UnitState, since: date | None) -> bool:
 
 
 def _event(model: type[_E], **values: object) -> _E:
-    """Build an event, turning a schema failure into a typed error naming the field."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        raise InvalidUnitChange(".".join(str(p) for p in first["loc"]), first["type"], first["msg"]) from None
+    return build(model, values, InvalidUnitChange)
 
 
 # -- reorganisation ----------------------------------------------------------
