@@ -17,23 +17,25 @@ CREATE TABLE child_keys (
     CONSTRAINT child_keys_erased_without_key CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
 );
 
-CREATE FUNCTION child_keys_only_erase() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Shared by every table of subject keys (child_keys here, case_keys in 0005): only an erasure, once.
+CREATE FUNCTION keys_only_erase() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'UPDATE' THEN
-        RAISE EXCEPTION 'child_keys rows are never deleted: erase a key instead' USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION '% rows are never deleted: erase a key instead', TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF OLD.wrapped_key IS NULL OR NEW.wrapped_key IS NOT NULL OR NEW.child_id <> OLD.child_id
-       OR NEW.created_at <> OLD.created_at THEN
-        RAISE EXCEPTION 'a child key may only be erased, once' USING ERRCODE = 'insufficient_privilege';
+    IF OLD.wrapped_key IS NULL OR NEW.wrapped_key IS NOT NULL
+       OR to_jsonb(NEW) - 'wrapped_key' - 'erased_at' <> to_jsonb(OLD) - 'wrapped_key' - 'erased_at' THEN
+        RAISE EXCEPTION 'a key of % may only be erased, once', TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
     END IF;
     RETURN NEW;
 END
 $$;
 
 CREATE TRIGGER child_keys_only_erase BEFORE UPDATE OR DELETE ON child_keys
-    FOR EACH ROW EXECUTE FUNCTION child_keys_only_erase();
+    FOR EACH ROW EXECUTE FUNCTION keys_only_erase();
 CREATE TRIGGER child_keys_no_truncate BEFORE TRUNCATE ON child_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION child_keys_only_erase();
+    FOR EACH STATEMENT EXECUTE FUNCTION keys_only_erase();
 
 GRANT SELECT ON child_keys TO registry_app;
 GRANT INSERT (child_id, wrapped_key) ON child_keys TO registry_app;

@@ -1,7 +1,8 @@
 -- The keys of cases' confidential parts (the reporter's identity and the
 -- account of what was reported: registry/cases.py), on the same terms as
--- child_keys (migrations/0004): wrapped by the master key, never deleted, and
--- a destroyed key never comes back.
+-- child_keys (migrations/0004, whose trigger function keys_only_erase it
+-- shares): wrapped by the master key, never deleted, and a destroyed key never
+-- comes back.
 CREATE TABLE case_keys (
     case_id      text PRIMARY KEY CHECK (length(case_id) BETWEEN 1 AND 100),
     wrapped_key  bytea CHECK (length(wrapped_key) BETWEEN 40 AND 100),
@@ -10,23 +11,10 @@ CREATE TABLE case_keys (
     CONSTRAINT case_keys_erased_without_key CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
 );
 
-CREATE FUNCTION case_keys_only_erase() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'UPDATE' THEN
-        RAISE EXCEPTION 'case_keys rows are never deleted: erase a key instead' USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF OLD.wrapped_key IS NULL OR NEW.wrapped_key IS NOT NULL OR NEW.case_id <> OLD.case_id
-       OR NEW.created_at <> OLD.created_at THEN
-        RAISE EXCEPTION 'a case key may only be erased, once' USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
 CREATE TRIGGER case_keys_only_erase BEFORE UPDATE OR DELETE ON case_keys
-    FOR EACH ROW EXECUTE FUNCTION case_keys_only_erase();
+    FOR EACH ROW EXECUTE FUNCTION keys_only_erase();
 CREATE TRIGGER case_keys_no_truncate BEFORE TRUNCATE ON case_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION case_keys_only_erase();
+    FOR EACH STATEMENT EXECUTE FUNCTION keys_only_erase();
 
 GRANT SELECT ON case_keys TO registry_app;
 GRANT INSERT (case_id, wrapped_key) ON case_keys TO registry_app;
