@@ -358,9 +358,10 @@ class SimulatedCrash(RuntimeError):
     """Raised by catch_up(fail_after=...) inside a batch's transaction, to test crash safety."""
 
 
-def table_digest_sql(table: str, order: str) -> str:
-    """A query giving an md5 of a table's rows in a fixed order (determinism checks)."""
-    return f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY {order}), '')) FROM {table} t"
+def table_digest_sql(table: str) -> str:
+    """A query giving an md5 of a table's rows, in the order of their text (a total order: rows that agree on
+    every key still sort the same way, which an order by key columns would leave to chance)."""
+    return f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text COLLATE \"C\"), '')) FROM {table} t"
 
 
 __all__ = ["Projection", "Projector", "SimulatedCrash", "Status", "lock_key", "physical", "table_digest_sql"]

@@ -56,11 +56,8 @@ async def digests(registry: Registry, projection: Projection) -> dict[str, str]:
     conn: asyncpg.Connection = await registry.db.owner()
     try:
         found = {}
-        orders = {"children": "child_id", "cases": "case_id", "case_deadlines": "case_id, cycle, code",
-                  "child_supports": "child_id, given_on, recorded, kind"}  # fmt: skip
         for base in projection.tables:
-            order = orders.get(base, "child_id, valid, recorded")
-            found[base] = await conn.fetchval(table_digest_sql(f"{projection.schema}.{base}", order))
+            found[base] = await conn.fetchval(table_digest_sql(f"{projection.schema}.{base}"))
         return found
     finally:
         await conn.close()
