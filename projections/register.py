@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 import asyncpg
@@ -90,44 +90,41 @@ class ChildRegister(Projection):
 
     def __init__(self) -> None:
         self.units = Gazetteer()
-        self._places: dict[tuple[str | None, str | None, bool, str], tuple[str, str | None, str, str, str]] = {}
+        self._places: dict[tuple[str | None, bool, str], tuple[str, str | None, str, str]] = {}
 
     async def prepare(self, store: EventStore) -> None:
         await self.units.refresh(store)
         self._places.clear()  # the units may have changed
 
-    def _place(self, commune: str, since: date, day: date) -> tuple[str, str | None, str, str, str]:
-        # The answer depends only on the units in force on `since` and on `day` (and on which side of the reform
-        # `day` falls), so that is the key of the cache, not the dates: a batch asks about few units.
-        units = self.units
-        key = (units.unit_id_at(commune, since), units.unit_id_at(commune, day), day >= TWO_TIER_FROM, commune)
+    def _place(self, commune: str, day: date) -> tuple[str, str | None, str, str]:
+        # The answer depends only on the unit in force on `day` and on which side of the reform `day` falls (a
+        # commune that carried on changed province then), so that is the key of the cache: a batch asks about few.
+        key = (self.units.unit_id_at(commune, day), day >= TWO_TIER_FROM, commune)
         found = self._places.get(key)
         if found is None:
-            found = self._places[key] = self._locate(commune, since, day)
+            found = self._places[key] = self._locate(commune, day)
         return found
 
-    def _locate(self, commune: str, since: date, day: date) -> tuple[str, str | None, str, str, str]:
-        """Where a fact dated `day` lies, for a residence recorded under `commune` from `since`.
+    def _locate(self, commune: str, day: date) -> tuple[str, str | None, str, str]:
+        """Where a residence recorded under `commune` from `day` lies.
 
-        Returns the province and commune in force on `day` (a legacy commune's successor once it has ended),
-        the district for district reports (the legacy district the residence was recorded under, or, for a
-        commune of the two-tier map, the one former district its territory lay in, if it was formed within
-        one: README, design notes), and the commune and province of the structure in force today.
+        Returns its province on `day`, the district for district reports (the legacy district it was recorded
+        under, or, for a commune of the two-tier map, the one former district its territory lay in, if it was
+        formed within one: README, design notes), and the commune and province of the structure in force today.
         """
         units = self.units
-        if units.find(commune, since) is None:  # a code not in the gazetteer: the row still lands, marked unknown
-            return "??", None, commune, commune, "??"
-        then = units.path(commune, since)
-        district = next((u.code for u in then if u.level is Level.DISTRICT), None)
+        if units.find(commune, day) is None:  # a code not in the gazetteer: the row still lands, marked unknown
+            return "??", None, commune, "??"
+        path = units.path(commune, day)
+        district = next((u.code for u in path if u.level is Level.DISTRICT), None)
         if district is None:
-            former = units.former_districts(commune, since)
+            former = units.former_districts(commune, day)
             district = former[0].code if len(former) == 1 else None
-        on_day = units.successors(commune, since, max(day, since))
-        at_day = on_day[0].unit.code if on_day else commune
-        day_path = units.path(at_day, max(day, since)) if on_day else then
-        now = units.successors(at_day, max(day, since), _FAR)
-        current = now[0].unit.code if now else at_day
-        return day_path[-1].code, district, at_day, current, units.path(current, _FAR)[-1].code if now else "??"
+        now = units.successors(commune, day, _FAR)
+        if not now:
+            return path[-1].code, district, commune, "??"
+        current = now[0].unit.code
+        return path[-1].code, district, current, units.path(current, _FAR)[-1].code
 
     async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
         """Fold a batch set-wise: read the touched children's current rows once, fold in memory, write once."""
@@ -163,7 +160,7 @@ class ChildRegister(Projection):
         if kind == "ChildRegistered":
             details = data["details"]
             since = date.fromisoformat(data["residence_from"])
-            province, district, _, commune_now, province_now = self._place(data["commune_code"], since, since)
+            province, district, commune_now, province_now = self._place(data["commune_code"], since)
             b.children[child] = dict(
                 child_id=child, province_code=province, commune_code=data["commune_code"], district_code=district,
                 province_now=province_now, commune_now=commune_now, residence_from=since,
@@ -188,7 +185,7 @@ class ChildRegister(Projection):
                        ethnicity=details.get("ethnicity"))  # fmt: skip
         elif kind == "ChildMoved":
             on = date.fromisoformat(data["on"])
-            province, district, _, commune_now, province_now = self._place(data["to_commune"], on, on)
+            province, district, commune_now, province_now = self._place(data["to_commune"], on)
             b.close(b.residences.setdefault(child, []), lambda v: True, on, at)
             b.residences[child].append(
                 _Version([child, province, data["to_commune"], district, province_now, commune_now], on, None, at)
@@ -409,7 +406,7 @@ class CaseRegister(Projection):
         if row is None:
             return
         marks = {m: row[m] for m in ("report_received", *self._MILESTONES.values()) if row[m] is not None}
-        for state in evaluate(marks, row["emergency"], row["received_at"] + timedelta(0), row["province_code"]):
+        for state in evaluate(marks, row["emergency"], row["received_at"], row["province_code"]):
             await conn.execute(
                 f"INSERT INTO {t['case_deadlines']} VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 " ON CONFLICT (case_id, cycle, code) DO UPDATE SET due_at = EXCLUDED.due_at, met_at = EXCLUDED.met_at,"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -109,14 +109,12 @@ class Gazetteer:
         self._put(state)
         return state
 
-    async def refresh(self, store: EventStore, on_event: Callable[[RecordedEvent], object] | None = None) -> int:
+    async def refresh(self, store: EventStore) -> int:
         """Fold the unit events committed since the last refresh (all of them the first time); return how many."""
         count = 0
         async for batch in store.iterate(self.cursor, batch=10_000, stream_types=REFERENCE_STREAM_TYPES):
             for event in batch:
                 self.apply_recorded(event)
-                if on_event is not None:
-                    on_event(event)
             self.cursor = batch[-1].cursor
             count += len(batch)
         return count

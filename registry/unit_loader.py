@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from .errors import InvalidInput
 from .events import Metadata
-from .gazetteer import Gazetteer
+from .gazetteer import REFERENCE_STREAM_TYPES, Gazetteer
 from .law import FACTS, TWO_TIER_FROM
 from .store import EventStore
 from .unit_service import as_new_event, units_lock
@@ -256,7 +256,9 @@ def _metadata(source: str, digest: str) -> Metadata:
 async def _stored(store: EventStore) -> dict[str, list[tuple[str, Any]]]:
     """The (event type, data) of every stored unit or reorganisation event, by stream."""
     streams: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-    await Gazetteer().refresh(store, lambda e: streams[e.stream_id].append((e.event_type, e.data)))
+    async for batch in store.iterate(batch=10_000, stream_types=REFERENCE_STREAM_TYPES):
+        for event in batch:
+            streams[event.stream_id].append((event.event_type, event.data))
     return streams
 
 
