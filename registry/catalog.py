@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from . import cases, children, population, units
+from . import cases, children, observations, plans, population, units
 from .events import Catalog
 from .personal import Sealed
 
@@ -40,6 +40,10 @@ def default_catalog() -> Catalog:
     for event_type, model in cases.PLAIN_EVENTS.items():
         catalog.add_event(cases.STREAM_TYPE, event_type, model)
     catalog.add_event(population.STREAM_TYPE, "ChildPopulationRecorded", population.ChildPopulationRecorded)
+    # Plans and their targets, and the figures officers enter for the indicators the registry cannot compute.
+    for event_type, model in plans.EVENT_TYPES.items():
+        catalog.add_event(plans.STREAM_TYPE, event_type, model)
+    catalog.add_event(observations.STREAM_TYPE, "IndicatorObserved", observations.IndicatorObserved)
     return catalog
 
 
