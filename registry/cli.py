@@ -8,6 +8,9 @@
     registry units show CODE [--on D] a unit on a date: path, successors, predecessors
     registry units search TEXT        find units by name, with or without diacritics
     registry project status|run|rebuild  the read models (projections/)
+    registry plans load               issue the seed plans' indicators and targets (idempotent)
+    registry plans show ID            a plan: issuer, document, period, indicators with targets, revisions
+    registry plans list               every plan issued
     registry bench store|units [...]  measure against raw baselines
 
 Exit codes: 0 success, 1 verification findings, 2 usage or configuration
@@ -34,6 +37,8 @@ from .config import PROJECT_DIR, Settings, load_settings
 from .errors import ConfigError, InvalidInput, MigrationError, RegistryError, StoreUnavailable
 from .gazetteer import Gazetteer, UnitView
 from .integrity import create_checkpoint, verify
+from .plans import CHANGES, DATA_DIR, PlanIndicator, PlanState, load_seed_plans, plan_ids
+from .plans import load as load_plan
 from .runtime import Registry
 from .unit_loader import default_plan, load, plan, read_dataset
 from .units import Level
@@ -192,6 +197,67 @@ def _search(units: Gazetteer, args: argparse.Namespace) -> int:
     return 0 if found else 1
 
 
+def _plans(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(registry: Registry) -> int:
+        if args.plans_command == "list":
+            return await _plans_list(registry)
+        if args.plans_command == "show":
+            return await _plans_show(registry, args.plan_id)
+        units = await registry.gazetteer()
+        if len(units) == 0:
+            _say("plans: no administrative units loaded (run `registry units load`)")
+            return 1
+        report = await load_seed_plans(registry.store, units, directory=args.dir)
+        _say(f"plans: {report.summary()} ({args.dir})")
+        for plan_id in report.diverged:
+            print(f"issued otherwise than the seed file: {plan_id}")
+        return 1 if report.diverged else 0
+
+    return asyncio.run(_with_registry(settings, work))
+
+
+async def _plans_list(registry: Registry) -> int:
+    for plan_id in await plan_ids(registry.store):
+        state = await load_plan(registry.store, plan_id)
+        assert state is not None
+        issued = state.issued
+        print(f"{plan_id}  {issued.issuing_unit}  {issued.start_year}-{issued.end_year}  "
+              f"{len(state.indicators)} indicators  {issued.title}")  # fmt: skip
+    return 0
+
+
+def _target(indicator: PlanIndicator) -> str:
+    strict = " (strictly)" if indicator.strict else ""
+    per = f" for each {indicator.applies_to.value}" if indicator.applies_to else ""
+    base = f" vs {indicator.baseline_year or 'previous year'}" if indicator.direction in CHANGES else ""
+    return f"{indicator.direction.value} {indicator.target} {indicator.measure.value}{strict}{base}{per}"
+
+
+async def _plans_show(registry: Registry, plan_id: str) -> int:
+    state: PlanState | None = await load_plan(registry.store, plan_id)
+    if state is None:
+        _say(f"plans: no plan {plan_id} (see `registry plans list`)")
+        return 1
+    issued = state.issued
+    units = await registry.gazetteer()
+    unit = units.find(issued.issuing_unit, issued.issued_on)
+    name = f"  {unit.full_name}" if unit is not None else ""
+    day = issued.issued_on.isoformat() if issued.issued_on_precision == "day" else issued.issued_on.strftime("%Y-%m")
+    print(f"{issued.plan_id}: {issued.title}")
+    print(f"issued by {issued.issuing_unit}{name}, {issued.document_number or '(number left blank)'} of {day}")
+    print(f"period {issued.start_year}-{issued.end_year}; source: {issued.source}")
+    for indicator in state.indicators:
+        print(f"  {indicator.number:>8}  {indicator.code:<30} {_target(indicator)}, by {indicator.deadline_year}")
+        print(f"            {indicator.title}")
+    for revision in state.revisions:
+        codes = ", ".join(i.code for i in revision.indicators)
+        print(f"revised by {revision.decision} of {revision.decided_on.isoformat()}: {codes} ({revision.reason})")
+    for withdrawal in state.withdrawn:
+        print(f"withdrawn by {withdrawal.decision} of {withdrawal.decided_on.isoformat()}: {withdrawal.code} "
+              f"({withdrawal.reason})")  # fmt: skip
+    return 0
+
+
 def _delegate(target: str) -> Callable[[Settings, argparse.Namespace], int]:
     """A command implemented in projections/ (named, not imported: registry/ never imports projections/)."""
 
@@ -263,6 +329,17 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("name")
     rebuild.add_argument("--batch", type=int, default=5000, help="events per transaction")
     rebuild.set_defaults(run=_delegate("projections.cli:rebuild"))
+
+    plans = commands.add_parser("plans", help="plans and their targets").add_subparsers(
+        dest="plans_command", required=True, metavar="PLANS_COMMAND"
+    )
+    load_plans = plans.add_parser("load", help="issue the seed plans (idempotent)")
+    load_plans.add_argument("--dir", type=Path, default=DATA_DIR, help="a folder of plan files (default: shipped)")
+    load_plans.set_defaults(run=_plans)
+    show_plan = plans.add_parser("show", help="a plan with its indicators, targets and revisions")
+    show_plan.add_argument("plan_id")
+    show_plan.set_defaults(run=_plans)
+    plans.add_parser("list", help="every plan issued").set_defaults(run=_plans)
 
     bench = commands.add_parser("bench", help="run a benchmark suite (see benchmarks/)")
     bench.add_argument("suite", choices=["store", "units", "projections"])
