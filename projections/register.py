@@ -47,7 +47,8 @@ _LIVING_TODAY = f"""FROM {{child_groups}} g JOIN {{child_residences}} r USING (c
 
 class ChildRegister(Projection):
     name = "child_register"
-    version = 3  # 2: the structure in force today on every row; 3: supports with their dates
+    version = 4  # 2: the structure in force today on every row; 3: supports with their dates; 4: a fact ended on
+    # the day it began is superseded, not left open
     stream_types = (child_domain.STREAM_TYPE,)
     tables: ClassVar[dict[str, str]] = {
         "children": """child_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
@@ -91,18 +92,27 @@ class ChildRegister(Projection):
     def __init__(self) -> None:
         self.units = Gazetteer()
         self._places: dict[tuple[str | None, bool, str], tuple[str, str | None, str, str]] = {}
+        self._days: dict[tuple[str, date], tuple[str, str | None, str, str]] = {}
 
     async def prepare(self, store: EventStore) -> None:
         await self.units.refresh(store)
         self._places.clear()  # the units may have changed
+        self._days.clear()
 
     def _place(self, commune: str, day: date) -> tuple[str, str | None, str, str]:
         # The answer depends only on the unit in force on `day` and on which side of the reform `day` falls (a
-        # commune that carried on changed province then), so that is the key of the cache: a batch asks about few.
+        # commune that carried on changed province then), so that is the key of the cache; the exact (commune,
+        # day) pairs asked before are answered first, without a look at the units.
+        found = self._days.get((commune, day))
+        if found is not None:
+            return found
         key = (self.units.unit_id_at(commune, day), day >= TWO_TIER_FROM, commune)
         found = self._places.get(key)
         if found is None:
             found = self._places[key] = self._locate(commune, day)
+        if len(self._days) > 200_000:
+            self._days.clear()
+        self._days[(commune, day)] = found
         return found
 
     def _locate(self, commune: str, day: date) -> tuple[str, str | None, str, str]:
@@ -132,7 +142,7 @@ class ChildRegister(Projection):
         ids = sorted({e.stream_id.split(":", 1)[1] for e in events})
         children = {r["child_id"]: dict(r) for r in await conn.fetch(
             f"SELECT * FROM {t['children']} WHERE child_id = ANY($1)", ids)}  # fmt: skip
-        batch = _Batch(children)
+        batch = _Batch(children, stored=set(children))
         for r in await conn.fetch(
             f"SELECT ctid, child_id, province_code, commune_code, district_code, province_now, commune_now,"
             f" lower(valid) AS lo, upper(valid) AS hi, lower(recorded) AS since FROM {t['child_residences']}"
@@ -161,7 +171,7 @@ class ChildRegister(Projection):
             details = data["details"]
             since = date.fromisoformat(data["residence_from"])
             province, district, commune_now, province_now = self._place(data["commune_code"], since)
-            b.children[child] = dict(
+            b.rows[child] = dict(
                 child_id=child, province_code=province, commune_code=data["commune_code"], district_code=district,
                 province_now=province_now, commune_now=commune_now, residence_from=since,
                 date_of_birth=date.fromisoformat(details["date_of_birth"]), sex=details["sex"],
@@ -174,7 +184,7 @@ class ChildRegister(Projection):
                 _Version([child, province, data["commune_code"], district, province_now, commune_now], since, None, at)
             )
             return
-        row = b.children.get(child)
+        row = b.rows.get(child)
         if row is None:
             return  # cannot happen: a child's first event is its registration, in the same stream type
         b.changed.add(child)
@@ -231,8 +241,8 @@ class _Version:
     """A version of a residence or group fact: business-time [lo, hi), system-time [since, until)."""
 
     values: list[Any]
-    lo: date
-    hi: date | None
+    lo: Any  # a date (residences, groups) or a time (case history)
+    hi: Any
     since: datetime
     until: datetime | None = None
     ctid: Any = None  # the stored row it is, if it was read from the table
@@ -240,55 +250,97 @@ class _Version:
 
 @dataclass
 class _Batch:
-    children: dict[str, dict[str, Any]]
+    rows: dict[str, dict[str, Any]]  # the current row of each record (child or case) the batch touches
     residences: dict[str, list[_Version]] = field(default_factory=dict)
+    history: dict[str, list[_Version]] = field(default_factory=dict)  # of cases
     groups: dict[str, list[_Version]] = field(default_factory=dict)
     supports: list[tuple[Any, ...]] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
+    stored: set[str] = field(default_factory=set)  # the records whose row is in the table already
 
     @staticmethod
-    def close(versions: list[_Version], match: Callable[[_Version], bool], on: date, at: datetime) -> None:
+    def close(versions: list[_Version], match: Callable[[_Version], bool], on: Any, at: datetime) -> None:
         """End, from `on`, the current versions that match: each is superseded (system time, from `at`) by a
-        version valid until `on` (business time)."""
+        version valid until `on` (business time), or by none if it began on `on` or later."""
         for version in list(versions):
-            if version.until is None and match(version) and (version.hi is None or version.hi > on) and version.lo < on:
+            if version.until is None and match(version) and (version.hi is None or version.hi > on):
                 version.until = at
-                versions.append(_Version(list(version.values), version.lo, on, at))
+                if version.lo < on:
+                    versions.append(_Version(list(version.values), version.lo, on, at))
 
     async def write(self, conn: asyncpg.Connection, t: dict[str, str]) -> None:
-        for table, families in ((t["child_residences"], self.residences), (t["child_groups"], self.groups)):
-            ended = [(v.ctid, v.until) for vs in families.values() for v in vs if v.ctid is not None and v.until]
-            if ended:
-                await conn.executemany(
-                    f"UPDATE {table} SET recorded = tstzrange(lower(recorded), $2::timestamptz) WHERE ctid = $1",
-                    ended,
-                )  # fmt: skip
-            new = [(*v.values, v.lo, v.hi, v.since, v.until) for vs in families.values() for v in vs if v.ctid is None]
-            if new:
-                width = len(new[0]) - 4
-                columns = ", ".join(f"${n}" for n in range(1, width + 1))
-                await conn.executemany(
-                    f"INSERT INTO {table} VALUES ({columns}, daterange(${width + 1}::date, ${width + 2}::date),"
-                    f" tstzrange(${width + 3}::timestamptz, ${width + 4}::timestamptz))",
-                    new,
-                )  # fmt: skip
-        if self.supports:
-            await conn.executemany(f"INSERT INTO {t['child_supports']} VALUES ($1, $2, $3, $4, $5, $6)", self.supports)
-        rows = [self.children[c] for c in sorted(self.changed) if c in self.children]
-        if rows:
-            names = list(rows[0])
-            updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "child_id")
-            await conn.executemany(
-                f"INSERT INTO {t['children']} ({', '.join(names)}) VALUES "
-                f"({', '.join(f'${n}' for n in range(1, len(names) + 1))})"
-                f" ON CONFLICT (child_id) DO UPDATE SET {updates}",
-                [tuple(row[n] for n in names) for row in rows],
-            )  # fmt: skip
+        """Write a batch of the child register: new rows by COPY, ended versions and changed rows by their row."""
+        await _write_versions(conn, t["child_residences"], self.residences)
+        await _write_versions(conn, t["child_groups"], self.groups)
+        await copy(conn, t["child_supports"], self.supports)
+        await self._write_rows(conn, t["children"], "child_id")
+
+    async def write_cases(self, conn: asyncpg.Connection, t: dict[str, str]) -> None:
+        """Write a batch of the case register: cases, their history, and the deadlines of their current cycle."""
+        await _write_versions(conn, t["case_history"], self.history)
+        await self._write_rows(conn, t["cases"], "case_id")
+        rows = [self.rows[c] for c in sorted(self.changed)]
+        await conn.execute(
+            f"DELETE FROM {t['case_deadlines']} d USING unnest($1::text[], $2::int[]) AS c(case_id, cycle)"
+            " WHERE d.case_id = c.case_id AND d.cycle = c.cycle",
+            [r["case_id"] for r in rows], [r["cycle"] for r in rows],
+        )  # fmt: skip
+        await copy(conn, t["case_deadlines"], [
+            (r["case_id"], r["cycle"], state.deadline.code, r["province_code"], r["commune_code"], state.due_at,
+             state.met_at)
+            for r in rows
+            for state in evaluate({m: r[m] for m in _CASE_MARKS if r[m] is not None}, r["emergency"],
+                                  r["received_at"], r["province_code"])
+        ])  # fmt: skip
+
+    async def _write_rows(self, conn: asyncpg.Connection, table: str, key: str) -> None:
+        rows = [self.rows[c] for c in sorted(self.changed) if c in self.rows]
+        if not rows:
+            return
+        names = list(rows[0])
+        assert names[0] == key  # the rows are built in the table's column order
+        await copy(conn, table, [tuple(r[n] for n in names) for r in rows if r[key] not in self.stored], names)
+        stored = [tuple(r[n] for n in names) for r in rows if r[key] in self.stored]
+        if stored:
+            updates = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, 1) if n != key)
+            await conn.executemany(f"UPDATE {table} SET {updates} WHERE {key} = $1", stored)
+
+
+_CASE_MARKS = ("report_received", "initial_assessment", "emergency_measure_applied", "plan_submitted", "plan_approved")
+
+
+async def _write_versions(conn: asyncpg.Connection, table: str, families: dict[str, list[_Version]]) -> None:
+    """Store the versions of a batch: end the stored ones it superseded, COPY the new ones."""
+    ended = [(v.ctid, v.until) for vs in families.values() for v in vs if v.ctid is not None and v.until]
+    if ended:
+        await conn.executemany(
+            f"UPDATE {table} SET recorded = tstzrange(lower(recorded), $2::timestamptz) WHERE ctid = $1", ended
+        )
+    await copy(conn, table, [
+        (*v.values, asyncpg.Range(v.lo, v.hi), asyncpg.Range(v.since, v.until))
+        for vs in families.values() for v in vs if v.ctid is None
+    ])  # fmt: skip
+
+
+async def copy(
+    conn: asyncpg.Connection, table: str, records: Sequence[Sequence[Any]], columns: Sequence[str] = ()
+) -> None:
+    """COPY rows into a table (`schema.name`), in its column order unless `columns` are named."""
+    if records:
+        schema, name = table.split(".")
+        await conn.copy_records_to_table(name, schema_name=schema, records=records, columns=list(columns) or None)
 
 
 class CaseRegister(Projection):
+    """Cases (hồ sơ vụ việc): the current row per case, its history and its legal deadlines.
+
+    `case_history` holds one row per version of what reports count (stage, risk, commune, types, children,
+    officer), with business time `valid` (a tstzrange from the step's `at`) and system time `recorded`, in the
+    same way as the children's residences: "open cases on D as known at T" is one query (projections/queries.py).
+    """
+
     name = "case_register"
-    version = 1
+    version = 2  # 2: folded set-wise per batch, with the bitemporal case history
     stream_types = (case_domain.STREAM_TYPE,)
     tables: ClassVar[dict[str, str]] = {
         "cases": """case_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
@@ -298,11 +350,19 @@ class CaseRegister(Projection):
             report_received timestamptz, initial_assessment timestamptz, emergency_measure_applied timestamptz,
             plan_submitted timestamptz, plan_approved timestamptz, version integer NOT NULL,
             last_position bigint NOT NULL""",
+        "case_history": """case_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
+            stage text NOT NULL, risk_level text, case_types text[] NOT NULL, child_ids text[] NOT NULL,
+            officer_id text, cycle integer NOT NULL, emergency_in_force boolean NOT NULL,
+            valid tstzrange NOT NULL, recorded tstzrange NOT NULL""",
         "case_deadlines": """case_id text NOT NULL, cycle integer NOT NULL, code text NOT NULL,
             province_code text NOT NULL, commune_code text NOT NULL, due_at timestamptz NOT NULL,
             met_at timestamptz, PRIMARY KEY (case_id, cycle, code)""",
     }
-    indexes = ("CREATE INDEX ON {cases} (province_code, commune_code, stage)",)
+    indexes = (
+        "CREATE INDEX ON {cases} (province_code, commune_code, stage)",
+        "CREATE INDEX ON {case_history} (case_id) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {case_history} (province_code, commune_code)",
+    )
     views: ClassVar[dict[str, str]] = {
         "commune_open_cases": """
             SELECT province_code, commune_code, stage, risk_level, unnest(case_types) AS case_type, count(*) AS cases
@@ -310,6 +370,9 @@ class CaseRegister(Projection):
         "overdue_deadlines": """
             SELECT d.* FROM {case_deadlines} d JOIN {cases} c USING (case_id)
             WHERE d.met_at IS NULL AND d.due_at < now() AND d.cycle = c.cycle AND c.stage <> 'closed'""",
+        "child_cases": """
+            SELECT unnest(child_ids) AS child_id, case_id, province_code, commune_code, stage, case_types
+            FROM {cases}""",
     }
     _MILESTONES: ClassVar[dict[str, str]] = {
         "InitialAssessmentCompleted": "initial_assessment",
@@ -327,6 +390,8 @@ class CaseRegister(Projection):
         "CaseClosed": "closed",
         "CaseReopened": "received",
     }
+    _TRACKED = ("case_id", "province_code", "commune_code", "stage", "risk_level", "case_types", "child_ids",
+                "officer_id", "cycle", "emergency_in_force")  # fmt: skip
 
     def __init__(self) -> None:
         self.units = Gazetteer()
@@ -339,84 +404,76 @@ class CaseRegister(Projection):
         return "??" if found is None else self.units.path(commune, at.date())[-1].code
 
     async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
-        touched: set[str] = set()
+        """Fold a batch set-wise: read the touched cases' rows and open history versions once, write once."""
+        t = tables
+        ids = sorted({e.stream_id.split(":", 1)[1] for e in events})
+        cases = {r["case_id"]: dict(r) for r in await conn.fetch(
+            f"SELECT * FROM {t['cases']} WHERE case_id = ANY($1)", ids)}  # fmt: skip
+        batch = _Batch(cases, stored=set(cases))
+        width = len(self._TRACKED)
+        for r in await conn.fetch(
+            f"SELECT ctid, {', '.join(self._TRACKED)}, lower(valid) AS lo, upper(valid) AS hi,"
+            f" lower(recorded) AS since FROM {t['case_history']} WHERE case_id = ANY($1) AND upper_inf(recorded)",
+            ids,
+        ):  # fmt: skip
+            batch.history.setdefault(r["case_id"], []).append(
+                _Version(list(r.values())[1 : width + 1], r["lo"], r["hi"], r["since"], ctid=r["ctid"])
+            )
         for event in events:
-            await self._one(conn, tables, event)
-            touched.add(event.stream_id.split(":", 1)[1])
-        for case_id in sorted(touched):
-            await self._deadlines(conn, tables, case_id)
+            self._fold(batch, event)
+        await batch.write_cases(conn, t)
 
-    async def _one(self, conn: asyncpg.Connection, t: dict[str, str], e: RecordedEvent) -> None:
+    def _fold(self, b: _Batch, e: RecordedEvent) -> None:
         case_id = e.stream_id.split(":", 1)[1]
         data: dict[str, Any] = e.data
         kind = e.event_type
         at = datetime.fromisoformat(data["at"])
         if kind == "ReportReceived":
-            await conn.execute(
-                f"INSERT INTO {t['cases']} (case_id, province_code, commune_code, stage, case_types, child_ids,"
-                " received_at, report_received, version, last_position) VALUES ($1, $2, $3, 'received', $4, $5, $6,"
-                " $6, $7, $8)",
-                case_id, self._province(data["commune_code"], at), data["commune_code"], data["case_types"],
-                data["child_ids"], at, e.version, e.position,
+            row: dict[str, Any] = dict(
+                case_id=case_id, province_code=self._province(data["commune_code"], at),
+                commune_code=data["commune_code"], stage="received", risk_level=None, emergency=False,
+                emergency_in_force=False, case_types=list(data["case_types"]), child_ids=list(data["child_ids"]),
+                officer_id=None, received_at=at, closed_reason=None, cycle=1, report_received=at,
+                initial_assessment=None, emergency_measure_applied=None, plan_submitted=None, plan_approved=None,
+                version=e.version, last_position=e.position,
             )  # fmt: skip
-            return
-        values: dict[str, object] = {}  # column -> new value
-        expressions: list[str] = []  # column = SQL expression over the row, with $at / $child
-        if kind in self._STAGES:
-            values["stage"] = self._STAGES[kind]
-        if kind in self._MILESTONES:
-            column = self._MILESTONES[kind]
-            expressions.append(f"{column} = coalesce({column}, $at)")  # the first time in the cycle counts
-        if kind == "InitialAssessmentCompleted":
-            values["risk_level"] = data["risk_level"]
-            values["emergency"] = bool(data["emergency"] or data["caregiver_is_perpetrator"])
-        elif kind == "EmergencyMeasureApplied":
-            values["emergency_in_force"] = True
-        elif kind == "EmergencyMeasureEnded":
-            values["emergency_in_force"] = False
-        elif kind == "CaseClosed":
-            values["closed_reason"] = data["reason"]
-        elif kind == "CaseReopened":
-            expressions.append("cycle = cycle + 1")
-            values.update(closed_reason=None, risk_level=None, emergency=False, report_received=at,
-                          initial_assessment=None, emergency_measure_applied=None, plan_submitted=None,
-                          plan_approved=None)  # fmt: skip
-        elif kind == "CaseTransferred":
-            values.update(commune_code=data["to_commune"], province_code=self._province(data["to_commune"], at))
-        elif kind == "ChildLinked":
-            expressions.append("child_ids = array_append(child_ids, $child)")
-        elif kind == "OfficerAssigned":
-            values["officer_id"] = data["officer_id"]
-        values.update(version=e.version, last_position=e.position)
-        args: list[object] = [case_id]
-        clauses = []
-        for expression in expressions:
-            for name, value in (("$at", at), ("$child", data.get("child_id"))):
-                if name in expression:
-                    args.append(value)
-                    expression = expression.replace(name, f"${len(args)}")
-            clauses.append(expression)
-        for column, value in values.items():
-            args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
-        await conn.execute(f"UPDATE {t['cases']} SET {', '.join(clauses)} WHERE case_id = $1", *args)
-
-    async def _deadlines(self, conn: asyncpg.Connection, t: dict[str, str], case_id: str) -> None:
-        row = await conn.fetchrow(f"SELECT * FROM {t['cases']} WHERE case_id = $1", case_id)
-        if row is None:
-            return
-        marks = {m: row[m] for m in ("report_received", *self._MILESTONES.values()) if row[m] is not None}
-        for state in evaluate(marks, row["emergency"], row["received_at"], row["province_code"]):
-            await conn.execute(
-                f"INSERT INTO {t['case_deadlines']} VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (case_id, cycle, code) DO UPDATE SET due_at = EXCLUDED.due_at, met_at = EXCLUDED.met_at,"
-                " province_code = EXCLUDED.province_code, commune_code = EXCLUDED.commune_code",
-                case_id, row["cycle"], state.deadline.code, row["province_code"], row["commune_code"], state.due_at,
-                state.met_at,
-            )  # fmt: skip
-        if not row["emergency"]:  # an assessment without danger leaves no emergency clock
-            await conn.execute(f"DELETE FROM {t['case_deadlines']} WHERE case_id = $1 AND cycle = $2 AND code = $3",
-                               case_id, row["cycle"], "emergency_protection")  # fmt: skip
+            b.rows[case_id] = row
+        else:
+            found = b.rows.get(case_id)
+            if found is None:
+                return  # cannot happen: a case's first event is its report, in the same stream type
+            row = found
+            if kind in self._STAGES:
+                row["stage"] = self._STAGES[kind]
+            if kind in self._MILESTONES and row[self._MILESTONES[kind]] is None:  # the first time in the cycle
+                row[self._MILESTONES[kind]] = at
+            if kind == "InitialAssessmentCompleted":
+                row.update(risk_level=data["risk_level"],
+                           emergency=bool(data["emergency"] or data["caregiver_is_perpetrator"]))  # fmt: skip
+            elif kind == "EmergencyMeasureApplied":
+                row["emergency_in_force"] = True
+            elif kind == "EmergencyMeasureEnded":
+                row["emergency_in_force"] = False
+            elif kind == "CaseClosed":
+                row["closed_reason"] = data["reason"]
+            elif kind == "CaseReopened":
+                row.update(cycle=row["cycle"] + 1, closed_reason=None, risk_level=None, emergency=False,
+                           report_received=at, initial_assessment=None, emergency_measure_applied=None,
+                           plan_submitted=None, plan_approved=None)  # fmt: skip
+            elif kind == "CaseTransferred":
+                row.update(commune_code=data["to_commune"], province_code=self._province(data["to_commune"], at))
+            elif kind == "ChildLinked":
+                row["child_ids"] = [*row["child_ids"], data["child_id"]]
+            elif kind == "OfficerAssigned":
+                row["officer_id"] = data["officer_id"]
+            row.update(version=e.version, last_position=e.position)
+        b.changed.add(case_id)
+        values = [row[c] for c in self._TRACKED]
+        versions = b.history.setdefault(case_id, [])
+        if any(v.until is None and v.hi is None and v.values == values for v in versions):
+            return  # nothing reports count changed (a service delivered, a review)
+        b.close(versions, lambda v: True, at, e.recorded_at)
+        versions.append(_Version(values, at, None, e.recorded_at))
 
 
 PROJECTIONS: tuple[type[Projection], ...] = (ChildRegister, CaseRegister)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +18,27 @@ from hypothesis import strategies as st
 
 from projections.register import CaseRegister, ChildRegister
 from projections.runtime import Projection, Projector, SimulatedCrash, table_digest_sql
+from registry.cases import PARTS as CASE_PARTS
+from registry.cases import (
+    ApprovePlan,
+    AssessRisk,
+    AssignOfficer,
+    CaseCommand,
+    CaseType,
+    Channel,
+    CloseCase,
+    ClosureReason,
+    CompleteDetailedAssessment,
+    DeliverService,
+    PlannedService,
+    ReceiveReport,
+    ReopenCase,
+    ReporterKind,
+    RiskLevel,
+    SubmitPlan,
+    TransferCase,
+)
+from registry.cases import replay as case_replay
 from registry.children import PARTS as CHILD_PARTS
 from registry.children import (
     ClassifyChild,
@@ -32,11 +53,14 @@ from registry.children import (
 from registry.circumstances import SupportKind, SupportLevel
 from registry.errors import InvalidInput
 from registry.events import Metadata
+from registry.law import VIETNAM
 from registry.personal import event_type
 from registry.sealing import unseal
 from tests.conftest import Registry
 
 OFFICER = Metadata(actor_id="officer:1", actor_role="commune_officer")
+CHAIR = Metadata(actor_id="chair:1", actor_role="commune_chair")
+SERVICE = PlannedService(service="counselling", level=SupportLevel.INTERVENTION, responsible="social work centre")
 PROGRESS = "SELECT coalesce(max(events), 0) FROM projection_checkpoints WHERE name = 'child_register'"
 COMMUNES = ["03253", "03127", "03151", "03158"]  # Điện Biên, from 2025-07-01
 
@@ -226,3 +250,70 @@ def test_a_projector_killed_mid_run_resumes_exactly(run, registry: Registry) -> 
     assert run(served.status()).lag_events == 0
     live = run(digests(registry, ChildRegister()))
     assert live == run(built_from_scratch(registry, ChildRegister))
+
+
+case_steps = st.lists(
+    st.tuples(st.sampled_from(["assess", "detail", "submit", "approve", "close", "reopen", "transfer", "assign",
+                               "serve"]), st.integers(1, 30), st.sampled_from(COMMUNES)),
+    min_size=1, max_size=12,
+)  # fmt: skip
+
+
+async def case_history(registry: Registry, steps: list[tuple[str, int, str]]) -> str:
+    """A case's history through the case register's commands (refused ones are skipped); returns the case id."""
+    case_id = str(uuid.uuid4())
+    at = datetime(2026, 9, 1, 8, tzinfo=VIETNAM)
+    await registry.cases.execute(ReceiveReport(case_id, at, Channel.HOTLINE_111, ReporterKind.NEIGHBOUR,
+                                               (CaseType.NEGLECT,), "03253", "left alone",
+                                               unregistered_children=("a girl of about 8",)), OFFICER)  # fmt: skip
+    for n, (kind, hours, commune) in enumerate(steps):
+        at += timedelta(hours=hours)
+        command: CaseCommand = {
+            "assess": AssessRisk(case_id, at, RiskLevel.HIGH, emergency=n % 2 == 0),
+            "detail": CompleteDetailedAssessment(case_id, at, "seen at home"),
+            "submit": SubmitPlan(case_id, at, ("safe at home",), (SERVICE,)),
+            "approve": ApprovePlan(case_id, at),
+            "close": CloseCase(case_id, at, ClosureReason.UNFOUNDED),
+            "reopen": ReopenCase(case_id, at, "again"),
+            "transfer": TransferCase(case_id, at, commune, "moved"),
+            "assign": AssignOfficer(case_id, at, f"officer:{hours}"),
+            "serve": DeliverService(case_id, at, "counselling", SupportLevel.SUPPORT, "centre"),
+        }[kind]
+        try:
+            await registry.cases.execute(command, CHAIR if kind == "approve" else OFFICER)
+        except InvalidInput:
+            pass
+    return case_id
+
+
+@settings(max_examples=6, deadline=None)
+@given(steps=case_steps)
+def test_as_of_each_case_event_the_case_history_equals_a_fold_of_the_events_up_to_it(
+    run, registry: Registry, steps
+) -> None:  # type: ignore[no-untyped-def]
+    case_id = run(case_history(registry, steps))
+    projection = isolated(CaseRegister)
+    runner = projector(registry, projection, batch=3)
+    run(projection.prepare(registry.store))
+    run(runner.catch_up(run(runner.ensure())))
+    events = run(registry.store.read_stream(f"case:{case_id}"))
+    key = run(registry.case_keyring.get(case_id))
+    folded = [unseal(e.event_type, e.data, key, e.stream_id, CASE_PARTS) for e in events]
+    times = [datetime.fromisoformat(e.data["at"]) for e in events]
+    conn = run(registry.db.owner())
+    try:
+        for n, event in enumerate(events):
+            for probe in sorted({*times, times[-1] + timedelta(days=1), times[0] - timedelta(minutes=1)}):
+                known = case_replay([f for f, t in zip(folded[: n + 1], times, strict=False) if t <= probe])
+                row = run(conn.fetchrow(
+                    f"SELECT stage, commune_code, risk_level, officer_id, cycle FROM {projection.schema}.case_history"
+                    " WHERE case_id = $1 AND recorded @> $2::timestamptz AND valid @> $3::timestamptz",
+                    case_id, event.recorded_at, probe))  # fmt: skip
+                if known is None:
+                    assert row is None, (n, probe)
+                    continue
+                assert row is not None, (n, probe)
+                expected = (str(known.stage), known.commune, known.risk_level, known.officer_id, known.cycle)
+                assert tuple(row) == expected, (n, probe)
+    finally:
+        run(conn.close())
