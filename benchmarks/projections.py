@@ -4,7 +4,9 @@ Measured in one run on one server (DATABASE_URL, or else a throw-away
 embedded PostgreSQL), in a fresh database dropped at the end:
 
 - a synthetic log of child events (registration, classification, support, a
-  move: four per child, across the real communes of the two-tier map) is
+  move: four per child, across the real communes of the two-tier map) and,
+  for a fifth of the events, of cases (report, assessment, plan, approval,
+  closure: five per case, about those children) is
   written straight into the events table by one SQL statement per 100,000
   events (the benchmark measures folding, not appending; the hashes are
   random, so `registry verify` would reject this log);
@@ -78,6 +80,32 @@ FROM generate_series($1::bigint, $1::bigint + $2 - 1) AS n,
 WHERE c <> c2 OR v < 4
 """
 
+# One statement writes `$2` cases (five events each: report, assessment, plan, approval, closure) starting at case
+# number $1, each about child number 4 x n, in that child's commune.
+_CASES_SQL = """
+INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, data, metadata, occurred_at,
+                    prev_hash, hash)
+SELECT 'case:bench-' || n, 'case', v, t, 1, d || jsonb_build_object('at', o), '{"actor_id": "system:bench",
+       "actor_role": "system"}'::jsonb, o,
+       CASE WHEN v = 1 THEN NULL ELSE decode(md5('c' || n || '-' || (v - 1)) || md5((v - 1) || '-c' || n), 'hex') END,
+       decode(md5('c' || n || '-' || v) || md5(v || '-c' || n), 'hex')
+FROM generate_series($1::bigint, $1::bigint + $2 - 1) AS n,
+     LATERAL (SELECT ($3::text[])[1 + (4 * n) % cardinality($3::text[])] AS c,
+                     timestamptz '2025-09-01 08:00+07' + (n % 400) * interval '1 day' AS t0) AS place,
+     LATERAL (VALUES
+        (1, 'ReportReceived', jsonb_build_object('case_id', 'bench-' || n, 'commune_code', c, 'channel', 'school',
+            'reporter_kind', 'teacher', 'case_types', jsonb_build_array((ARRAY['neglect', 'physical_abuse',
+            'sexual_abuse', 'exploitation'])[1 + n % 4]), 'child_ids', jsonb_build_array('bench-' || (4 * n)),
+            'unregistered_children', '[]'::jsonb, 'personal', jsonb_build_object('sealed', 'x')), t0),
+        (2, 'InitialAssessmentCompleted', jsonb_build_object('risk_level', (ARRAY['low', 'medium', 'high'])[1 + n % 3],
+            'emergency', n % 5 = 0, 'caregiver_is_perpetrator', false), t0 + interval '10 hours'),
+        (3, 'PlanSubmitted', jsonb_build_object('goals', '["safe"]'::jsonb, 'services', '[]'::jsonb),
+         t0 + interval '4 days'),
+        (4, 'PlanApproved', '{}'::jsonb, t0 + interval '9 days'),
+        (5, 'CaseClosed', jsonb_build_object('reason', 'risk_resolved', 'note', NULL), t0 + interval '90 days')
+     ) AS e(v, t, d, o)
+"""
+
 
 def say(message: str) -> None:
     print(message, flush=True)
@@ -88,9 +116,12 @@ async def synthetic_log(database: Any, store: EventStore, events: int) -> int:
     communes = sorted(s.code for s in units.states() if s.level is Level.COMMUNE and s.at(TODAY) is not None)
     conn = await database.connect(owner=True)
     try:
-        children, step = events // 4, 25_000
+        # Four fifths of the events are children's (four each), one fifth cases' (five each).
+        children, cases, step = events * 4 // 5 // 4, events // 5 // 5, 25_000
         for start in range(0, children, step):
             await conn.execute(_SYNTHETIC_SQL, start, min(step, children - start), communes)
+        for start in range(0, cases, step):
+            await conn.execute(_CASES_SQL, start, min(step, cases - start), communes)
         await conn.execute("ANALYZE events")
     finally:
         await conn.close()
@@ -99,7 +130,7 @@ async def synthetic_log(database: Any, store: EventStore, events: int) -> int:
 
 async def read_rate(store: EventStore) -> float:
     started, count = time.perf_counter(), 0
-    async for batch in store.iterate(stream_types=[STREAM_TYPE], batch=5000):
+    async for batch in store.iterate(stream_types=[STREAM_TYPE, "case"], batch=5000):
         count += len(batch)
     return count / (time.perf_counter() - started)
 
@@ -203,7 +234,9 @@ async def measure(args: argparse.Namespace, admin_url: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="registry bench projections", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="synthetic child events in the log")
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="synthetic events in the log (children and cases)"
+    )
     parser.add_argument("--rate", type=int, default=500, help="appends per second during the lag measurement")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the lag measurement")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")

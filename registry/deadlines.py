@@ -83,6 +83,7 @@ def _calendar(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("VN", years=[year - 1, year, year + 1])
 
 
+@lru_cache(maxsize=8192)  # projections ask about the same days again and again
 def is_working_day(day: date) -> bool:
     """Monday to Friday (or a Saturday made a working day), and not a public holiday in Vietnam."""
     return bool(_calendar(day.year).is_working_day(day))
