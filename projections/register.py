@@ -45,49 +45,23 @@ _LIVING_TODAY = f"""FROM {{child_groups}} g JOIN {{child_residences}} r USING (c
       AND c.merged_into IS NULL"""
 
 
-class ChildRegister(Projection):
-    name = "child_register"
-    version = 4  # 2: the structure in force today on every row; 3: supports with their dates; 4: a fact ended on
-    # the day it began is superseded, not left open
-    stream_types = (child_domain.STREAM_TYPE,)
-    tables: ClassVar[dict[str, str]] = {
-        "children": """child_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
-            district_code text, province_now text NOT NULL, commune_now text NOT NULL, residence_from date NOT NULL,
-            date_of_birth date NOT NULL, sex text NOT NULL,
-            ethnicity text, groups text[] NOT NULL DEFAULT '{}', at_risk text[] NOT NULL DEFAULT '{}',
-            supports integer NOT NULL DEFAULT 0, supports_vnd bigint NOT NULL DEFAULT 0, died_on date,
-            merged_into text, erased boolean NOT NULL DEFAULT false, version integer NOT NULL,
-            registered_at timestamptz NOT NULL, last_position bigint NOT NULL""",
-        "child_residences": """child_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
-            district_code text, province_now text NOT NULL, commune_now text NOT NULL,
-            valid daterange NOT NULL, recorded tstzrange NOT NULL""",
-        "child_groups": """child_id text NOT NULL, group_code text NOT NULL, subgroup text, kind text NOT NULL,
-            valid daterange NOT NULL, recorded tstzrange NOT NULL""",
-        "child_supports": """child_id text NOT NULL, given_on date NOT NULL, kind text NOT NULL, level text NOT NULL,
-            amount_vnd bigint, recorded timestamptz NOT NULL""",
-    }
-    indexes = (
-        "CREATE INDEX ON {children} (province_code, commune_code)",
-        "CREATE INDEX ON {child_residences} (child_id) WHERE upper_inf(recorded)",
-        "CREATE INDEX ON {child_residences} (province_code, commune_code)",
-        "CREATE INDEX ON {child_groups} (child_id, group_code) WHERE upper_inf(recorded)",
-        "CREATE INDEX ON {child_groups} (group_code) WHERE upper_inf(recorded)",
-        "CREATE INDEX ON {child_supports} (child_id, given_on)",
-    )
-    views: ClassVar[dict[str, str]] = {
-        "commune_children_by_group": f"""
-            SELECT r.province_now AS province_code, r.commune_now AS commune_code, g.group_code, g.subgroup,
-                   count(DISTINCT g.child_id) AS children {_LIVING_TODAY} AND g.kind = 'group' GROUP BY 1, 2, 3, 4""",
-        "province_children_by_group": f"""
-            SELECT r.province_now AS province_code, g.group_code, count(DISTINCT g.child_id) AS children
-            {_LIVING_TODAY} AND g.kind = 'group' GROUP BY 1, 2""",
-        "district_children_by_group": f"""
-            SELECT r.district_code, g.group_code, count(DISTINCT g.child_id) AS children
-            {_LIVING_TODAY} AND g.kind = 'group' AND r.district_code IS NOT NULL GROUP BY 1, 2""",
-        "commune_at_risk": f"""
-            SELECT r.province_now AS province_code, r.commune_now AS commune_code, g.group_code AS category,
-                   count(DISTINCT g.child_id) AS children {_LIVING_TODAY} AND g.kind = 'at_risk' GROUP BY 1, 2, 3""",
-    }
+def _per_unit(prefix: str, keys: str, measures: str, source: str) -> str:
+    """A view giving `measures` by `keys` for every commune, district and province (the structure in force today;
+    districts as former districts: README, design notes), with its level and unit code on every row.
+
+    `prefix` is the alias of the relation that has the unit columns commune_now, district_code and province_now.
+    """
+    c, d, p = (f"{prefix}.{column}" for column in ("commune_now", "district_code", "province_now"))
+    return f"""
+        SELECT CASE WHEN grouping({c}) = 0 THEN 'commune' WHEN grouping({d}) = 0 THEN 'district' ELSE 'province'
+               END AS level, coalesce({c}, {d}, {p}) AS unit_code, {keys}, {measures}
+        {source}
+        GROUP BY GROUPING SETS (({c}, {keys}), ({d}, {keys}), ({p}, {keys}))
+        HAVING grouping({d}) = 1 OR {d} IS NOT NULL"""
+
+
+class _Placed(Projection):
+    """A projection whose rows say where they lie: in the structure of their date and in today's."""
 
     def __init__(self) -> None:
         self.units = Gazetteer()
@@ -136,6 +110,67 @@ class ChildRegister(Projection):
         current = now[0].unit.code
         return path[-1].code, district, current, units.path(current, _FAR)[-1].code
 
+
+class ChildRegister(_Placed):
+    name = "child_register"
+    version = 4  # 2: the structure in force today on every row; 3: supports with their dates; 4: a fact ended on
+    # the day it began is superseded, not left open
+    stream_types = (child_domain.STREAM_TYPE,)
+    tables: ClassVar[dict[str, str]] = {
+        "children": """child_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
+            district_code text, province_now text NOT NULL, commune_now text NOT NULL, residence_from date NOT NULL,
+            date_of_birth date NOT NULL, sex text NOT NULL, birth_registration text NOT NULL,
+            ethnicity text, groups text[] NOT NULL DEFAULT '{}', at_risk text[] NOT NULL DEFAULT '{}',
+            supports integer NOT NULL DEFAULT 0, supports_vnd bigint NOT NULL DEFAULT 0, died_on date,
+            merged_into text, erased boolean NOT NULL DEFAULT false, version integer NOT NULL,
+            registered_at timestamptz NOT NULL, last_position bigint NOT NULL""",
+        "child_residences": """child_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
+            district_code text, province_now text NOT NULL, commune_now text NOT NULL,
+            valid daterange NOT NULL, recorded tstzrange NOT NULL""",
+        "child_groups": """child_id text NOT NULL, group_code text NOT NULL, subgroup text, kind text NOT NULL,
+            valid daterange NOT NULL, recorded tstzrange NOT NULL""",
+        "child_supports": """child_id text NOT NULL, given_on date NOT NULL, kind text NOT NULL, level text NOT NULL,
+            amount_vnd bigint, recorded timestamptz NOT NULL""",
+    }
+    indexes = (
+        "CREATE INDEX ON {children} (province_code, commune_code)",
+        "CREATE INDEX ON {child_residences} (child_id) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_residences} (province_code, commune_code)",
+        "CREATE INDEX ON {child_groups} (child_id, group_code) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_groups} (group_code) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_supports} (child_id, given_on)",
+    )
+    views: ClassVar[dict[str, str]] = {
+        "commune_children_by_group": f"""
+            SELECT r.province_now AS province_code, r.commune_now AS commune_code, g.group_code, g.subgroup,
+                   count(DISTINCT g.child_id) AS children {_LIVING_TODAY} AND g.kind = 'group' GROUP BY 1, 2, 3, 4""",
+        "province_children_by_group": f"""
+            SELECT r.province_now AS province_code, g.group_code, count(DISTINCT g.child_id) AS children
+            {_LIVING_TODAY} AND g.kind = 'group' GROUP BY 1, 2""",
+        "district_children_by_group": f"""
+            SELECT r.district_code, g.group_code, count(DISTINCT g.child_id) AS children
+            {_LIVING_TODAY} AND g.kind = 'group' AND r.district_code IS NOT NULL GROUP BY 1, 2""",
+        "commune_at_risk": f"""
+            SELECT r.province_now AS province_code, r.commune_now AS commune_code, g.group_code AS category,
+                   count(DISTINCT g.child_id) AS children {_LIVING_TODAY} AND g.kind = 'at_risk' GROUP BY 1, 2, 3""",
+        "children_by_group_per_unit": _per_unit(
+            "r",
+            "g.group_code, g.subgroup",
+            "count(DISTINCT g.child_id) AS children",
+            f"{_LIVING_TODAY} AND g.kind = 'group'",
+        ),
+        "at_risk_per_unit": _per_unit(
+            "r", "g.group_code", "count(DISTINCT g.child_id) AS children", f"{_LIVING_TODAY} AND g.kind = 'at_risk'"
+        ),
+        "supports_per_unit": _per_unit(
+            "c",
+            "s.year, s.kind, s.support_level",
+            "count(*) AS supports, count(DISTINCT s.child_id) AS children, sum(s.amount_vnd) AS amount_vnd",
+            "FROM (SELECT child_id, extract(year FROM given_on)::int AS year, kind, level AS support_level, amount_vnd"
+            " FROM {child_supports}) s JOIN {children} c USING (child_id) WHERE c.merged_into IS NULL",
+        ),
+    }
+
     async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
         """Fold a batch set-wise: read the touched children's current rows once, fold in memory, write once."""
         t = tables
@@ -175,7 +210,8 @@ class ChildRegister(Projection):
                 child_id=child, province_code=province, commune_code=data["commune_code"], district_code=district,
                 province_now=province_now, commune_now=commune_now, residence_from=since,
                 date_of_birth=date.fromisoformat(details["date_of_birth"]), sex=details["sex"],
-                ethnicity=details.get("ethnicity"), groups=[], at_risk=[], supports=0, supports_vnd=0, died_on=None,
+                birth_registration=details.get("birth_registration", "unknown"), ethnicity=details.get("ethnicity"),
+                groups=[], at_risk=[], supports=0, supports_vnd=0, died_on=None,
                 merged_into=None, erased=False, version=e.version, registered_at=e.occurred_at,
                 last_position=e.position,
             )  # fmt: skip
@@ -192,6 +228,7 @@ class ChildRegister(Projection):
         if kind == "ChildDetailsCorrected":
             details = data["details"]
             row.update(date_of_birth=date.fromisoformat(details["date_of_birth"]), sex=details["sex"],
+                       birth_registration=details.get("birth_registration", "unknown"),
                        ethnicity=details.get("ethnicity"))  # fmt: skip
         elif kind == "ChildMoved":
             on = date.fromisoformat(data["on"])
@@ -331,7 +368,7 @@ async def copy(
         await conn.copy_records_to_table(name, schema_name=schema, records=records, columns=list(columns) or None)
 
 
-class CaseRegister(Projection):
+class CaseRegister(_Placed):
     """Cases (hồ sơ vụ việc): the current row per case, its history and its legal deadlines.
 
     `case_history` holds one row per version of what reports count (stage, risk, commune, types, children,
@@ -344,14 +381,16 @@ class CaseRegister(Projection):
     stream_types = (case_domain.STREAM_TYPE,)
     tables: ClassVar[dict[str, str]] = {
         "cases": """case_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
-            stage text NOT NULL, risk_level text, emergency boolean NOT NULL DEFAULT false,
+            district_code text, province_now text NOT NULL, commune_now text NOT NULL, stage text NOT NULL,
+            risk_level text, emergency boolean NOT NULL DEFAULT false,
             emergency_in_force boolean NOT NULL DEFAULT false, case_types text[] NOT NULL, child_ids text[] NOT NULL,
             officer_id text, received_at timestamptz NOT NULL, closed_reason text, cycle integer NOT NULL DEFAULT 1,
             report_received timestamptz, initial_assessment timestamptz, emergency_measure_applied timestamptz,
             plan_submitted timestamptz, plan_approved timestamptz, version integer NOT NULL,
             last_position bigint NOT NULL""",
         "case_history": """case_id text NOT NULL, province_code text NOT NULL, commune_code text NOT NULL,
-            stage text NOT NULL, risk_level text, case_types text[] NOT NULL, child_ids text[] NOT NULL,
+            district_code text, province_now text NOT NULL, commune_now text NOT NULL, stage text NOT NULL,
+            risk_level text, case_types text[] NOT NULL, child_ids text[] NOT NULL,
             officer_id text, cycle integer NOT NULL, emergency_in_force boolean NOT NULL,
             valid tstzrange NOT NULL, recorded tstzrange NOT NULL""",
         "case_deadlines": """case_id text NOT NULL, cycle integer NOT NULL, code text NOT NULL,
@@ -370,6 +409,19 @@ class CaseRegister(Projection):
         "overdue_deadlines": """
             SELECT d.* FROM {case_deadlines} d JOIN {cases} c USING (case_id)
             WHERE d.met_at IS NULL AND d.due_at < now() AND d.cycle = c.cycle AND c.stage <> 'closed'""",
+        "open_cases_per_unit": _per_unit(
+            "c",
+            "c.stage, c.risk_level, t.case_type",
+            "count(*) AS cases",
+            "FROM {cases} c, unnest(c.case_types) AS t(case_type) WHERE c.stage <> 'closed'",
+        ),
+        "overdue_deadlines_per_unit": _per_unit(
+            "c",
+            "d.code",
+            "count(*) AS deadlines",
+            "FROM {case_deadlines} d JOIN {cases} c USING (case_id) WHERE d.met_at IS NULL AND d.due_at < now()"
+            " AND d.cycle = c.cycle AND c.stage <> 'closed'",
+        ),
         "child_cases": """
             SELECT unnest(child_ids) AS child_id, case_id, province_code, commune_code, stage, case_types
             FROM {cases}""",
@@ -390,18 +442,9 @@ class CaseRegister(Projection):
         "CaseClosed": "closed",
         "CaseReopened": "received",
     }
-    _TRACKED = ("case_id", "province_code", "commune_code", "stage", "risk_level", "case_types", "child_ids",
+    _TRACKED = ("case_id", "province_code", "commune_code", "district_code", "province_now", "commune_now", "stage",
+                "risk_level", "case_types", "child_ids",
                 "officer_id", "cycle", "emergency_in_force")  # fmt: skip
-
-    def __init__(self) -> None:
-        self.units = Gazetteer()
-
-    async def prepare(self, store: EventStore) -> None:
-        await self.units.refresh(store)
-
-    def _province(self, commune: str, at: datetime) -> str:
-        found = self.units.find(commune, at.date())
-        return "??" if found is None else self.units.path(commune, at.date())[-1].code
 
     async def apply(self, conn: asyncpg.Connection, tables: dict[str, str], events: Sequence[RecordedEvent]) -> None:
         """Fold a batch set-wise: read the touched cases' rows and open history versions once, write once."""
@@ -429,9 +472,10 @@ class CaseRegister(Projection):
         kind = e.event_type
         at = datetime.fromisoformat(data["at"])
         if kind == "ReportReceived":
+            province, district, commune_now, province_now = self._place(data["commune_code"], at.date())
             row: dict[str, Any] = dict(
-                case_id=case_id, province_code=self._province(data["commune_code"], at),
-                commune_code=data["commune_code"], stage="received", risk_level=None, emergency=False,
+                case_id=case_id, province_code=province, commune_code=data["commune_code"], district_code=district,
+                province_now=province_now, commune_now=commune_now, stage="received", risk_level=None, emergency=False,
                 emergency_in_force=False, case_types=list(data["case_types"]), child_ids=list(data["child_ids"]),
                 officer_id=None, received_at=at, closed_reason=None, cycle=1, report_received=at,
                 initial_assessment=None, emergency_measure_applied=None, plan_submitted=None, plan_approved=None,
@@ -461,7 +505,9 @@ class CaseRegister(Projection):
                            report_received=at, initial_assessment=None, emergency_measure_applied=None,
                            plan_submitted=None, plan_approved=None)  # fmt: skip
             elif kind == "CaseTransferred":
-                row.update(commune_code=data["to_commune"], province_code=self._province(data["to_commune"], at))
+                province, district, commune_now, province_now = self._place(data["to_commune"], at.date())
+                row.update(commune_code=data["to_commune"], province_code=province, district_code=district,
+                           province_now=province_now, commune_now=commune_now)  # fmt: skip
             elif kind == "ChildLinked":
                 row["child_ids"] = [*row["child_ids"], data["child_id"]]
             elif kind == "OfficerAssigned":

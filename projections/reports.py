@@ -28,7 +28,6 @@ README, design notes).
 from __future__ import annotations
 
 import csv
-import inspect
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -796,13 +795,12 @@ async def _indicators(
 ) -> Section:
     """Every indicator projections/indicators.py knows, with its numerator and denominator; an indicator it cannot
     compute (KeyError) is listed in the notes."""
-    accepted = inspect.signature(compute).parameters
-    options = {k: v for k, v in (("schema", sources.child_schema), ("projection", sources.child_projection))
-               if k in accepted}  # fmt: skip
     rows, notes = [], []
     for code, indicator in INDICATORS.items():
         try:
-            value = await compute(conn, store, code, level, unit, start, end, **options)
+            value = await compute(conn, store, code, level, unit, start, end, schema=sources.child_schema,
+                                  projection=sources.child_projection, case_schema=sources.case_schema,
+                                  case_projection=sources.case_projection)  # fmt: skip
         except KeyError:
             notes.append(f"{code}: not computed by projections/indicators.py yet")
             continue

@@ -20,6 +20,7 @@ from importlib.metadata import version
 
 from faker import Faker
 
+from . import population
 from .case_service import CaseRegister
 from .cases import (
     ApplyEmergencyMeasure,
@@ -70,6 +71,7 @@ from .gazetteer import Gazetteer
 from .integrity import create_checkpoint
 from .law import CHILD_AGE_LIMIT, TWO_TIER_FROM, VIETNAM
 from .migrations import discover
+from .plans import load_seed_plans
 from .runtime import Registry
 from .store import EventStore
 from .unit_loader import default_plan, load
@@ -94,10 +96,29 @@ async def load_demo(registry: Registry, *, children: int = CHILDREN) -> bool:
     units = await registry.gazetteer()
     plans = await _children(store, register, units, children)
     await _cases(store, await registry.cases(), units, plans)
+    await _population(store, units, datetime.now(UTC).astimezone(VIETNAM).date())
+    await load_seed_plans(store, units)
     wrote = wrote or (await store.stats())[0] > before
     if wrote:
         await create_checkpoint(store)
     return wrote
+
+
+async def _population(store: EventStore, units: Gazetteer, today: date) -> None:
+    """Synthetic child populations (the denominators of the indicators) for the communes and provinces of the
+    seed provinces this year, and for those provinces in 2024, before the reform; a figure already there stays."""
+    rng = random.Random(SEED)
+    wanted: list[tuple[str, int, int, date]] = []
+    for province in SEED_PROVINCES:
+        communes = [(c.code, rng.randrange(1_200, 4_500)) for c in units.communes_of(province, today)]
+        wanted += [(code, today.year, count, date(today.year, 1, 1)) for code, count in communes]
+        wanted.append((province, today.year, sum(count for _, count in communes), date(today.year, 1, 1)))
+        before = [u.code for u in units.predecessors(province, today) if u.level is Level.PROVINCE] or [province]
+        wanted += [(code, 2024, rng.randrange(150_000, 300_000), date(2024, 12, 31)) for code in before]
+    for code, year, count, counted_on in wanted:
+        if await population.latest(store, code, year) is None:
+            await population.record(store, units, SYSTEM, unit_code=code, year=year, children=count,
+                                    counted_on=counted_on, source="synthetic demonstration figure")  # fmt: skip
 
 
 async def _initialise(store: EventStore) -> bool:

@@ -102,12 +102,13 @@ def test_serve_demo_starts_the_embedded_server_answers_healthz_and_stops_cleanly
     assert "Application shutdown complete" in output
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()  # the embedded server stopped with it
 
-    # the demonstration data is there, verified and checkpointed: the real units, 300 children, 32 cases
+    # the demonstration data is there, verified and checkpointed: the real units, 300 children, 32 cases, the 3 seed
+    # plans and 297 synthetic child populations (the communes and provinces of the four seed provinces)
     check = registry("verify", env=env)
     assert check.returncode == 0, check.stderr
     summary = check.stdout.strip().splitlines()[-1]
     events, streams = (int(summary.split()[n]) for n in (2, 5))
-    assert events > 24_802 + 300 and streams == 14_008 + 300 + 32 and "1 checkpoints" in summary, summary
+    assert events > 24_802 + 300 and streams == 14_008 + 300 + 32 + 3 + 297 and "1 checkpoints" in summary, summary
 
     # a commune looked up by code and by name, as of 2024-01-01 and as of today
     before = registry("units", "show", "03253", "--on", "2024-01-01", env=env)
