@@ -9,11 +9,11 @@ record's commune lay in on 2025-06-30; README, design notes).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from registry.law import TWO_TIER_FROM
+from registry.law import TWO_TIER_FROM, start_of_day
 from registry.units import Level
 
 
@@ -75,4 +75,29 @@ async def children_in(
     return [r["child_id"] for r in rows]
 
 
-__all__ = ["children_by_group", "children_in", "unit_column"]
+async def open_cases(
+    conn: asyncpg.Connection, level: Level, on: date, *, known_at: datetime | None = None, unit: str | None = None,
+    schema: str = "read",
+) -> dict[tuple[str, str, str], int]:  # fmt: skip
+    """Open cases by (unit, stage, case type) at the end of `on` (Vietnam time), each counted where it was handled
+    then (a transferred case counts on each side for its own period); with `known_at`, as the registry knew it."""
+    column = unit_column(level, on)
+    args: list[object] = [start_of_day(on + timedelta(days=1)) - timedelta(microseconds=1)]
+    system = "upper_inf(h.recorded)"
+    if known_at is not None:
+        args.append(known_at)
+        system = f"h.recorded @> ${len(args)}::timestamptz"
+    only = ""
+    if unit is not None:
+        args.append(unit)
+        only = f" AND h.{column} = ${len(args)}"
+    rows = await conn.fetch(
+        f"SELECT h.{column} AS unit, h.stage, t.case_type, count(*) AS cases FROM {schema}.case_history h,"
+        f" unnest(h.case_types) AS t(case_type) WHERE h.valid @> $1::timestamptz AND {system} AND h.stage <> 'closed'"
+        f" AND h.{column} IS NOT NULL{only} GROUP BY 1, 2, 3",
+        *args,
+    )
+    return {(r["unit"], r["stage"], r["case_type"]): r["cases"] for r in rows}
+
+
+__all__ = ["children_by_group", "children_in", "open_cases", "unit_column"]

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 from projections.indicators import compute
 from projections.queries import children_by_group
+from projections.queries import open_cases as open_cases_on
 from projections.register import PROJECTIONS
 from projections.runtime import Projector
 from registry.catalog import default_catalog
@@ -119,6 +120,9 @@ def test_demo_views_today_and_before_the_reform_agree_with_a_fold(run, fresh_db:
                 "SELECT level, unit_code, stage, case_type, sum(cases) FROM read.open_cases_per_unit"
                 " GROUP BY 1, 2, 3, 4"))}  # fmt: skip
             assert got_cases == dict(open_cases) and got_cases
+            for level in (Level.COMMUNE, Level.DISTRICT, Level.PROVINCE):  # and so does the as-of history of cases
+                as_of = run(open_cases_on(conn, level, today))
+                assert as_of == {k[1:]: n for k, n in open_cases.items() if k[0] == level.value}, level
         finally:
             run(conn.close())
     finally:
