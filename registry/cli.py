@@ -11,6 +11,7 @@
     registry plans load               issue the seed plans' indicators and targets (idempotent)
     registry plans show ID            a plan: issuer, document, period, indicators with targets, revisions
     registry plans list               every plan issued
+    registry report --unit CODE [...] a periodic child-protection report of a unit (CSV or XLSX)
     registry bench store|units [...]  measure against raw baselines
 
 Exit codes: 0 success, 1 verification findings, 2 usage or configuration
@@ -27,7 +28,7 @@ import os
 import runpy
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Never, TypeVar
 
@@ -340,6 +341,19 @@ def parser() -> argparse.ArgumentParser:
     show_plan.add_argument("plan_id")
     show_plan.set_defaults(run=_plans)
     plans.add_parser("list", help="every plan issued").set_defaults(run=_plans)
+
+    report = commands.add_parser("report", help="a periodic child-protection report of a unit (CSV or XLSX)")
+    report.add_argument("--unit", required=True, help="2 (province), 3 (district) or 5 (commune) digits")
+    report.add_argument("--level", choices=[level.value for level in Level], help="default: the code's level")
+    report.add_argument("--kind", choices=["six_month", "annual", "period"], default="six_month")
+    report.add_argument("--year", type=int)
+    report.add_argument("--start", type=_day, help="an explicit period (--kind period), YYYY-MM-DD")
+    report.add_argument("--end", type=_day)
+    report.add_argument("--known-at", type=datetime.fromisoformat,
+                        help="as the registry knew it then (ISO 8601, with a time zone)")  # fmt: skip
+    report.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    report.add_argument("--out", type=Path, help="default: standard output (CSV), bao-cao-....xlsx (XLSX)")
+    report.set_defaults(run=_delegate("projections.cli:report"))
 
     bench = commands.add_parser("bench", help="run a benchmark suite (see benchmarks/)")
     bench.add_argument("suite", choices=["store", "units", "projections"])
