@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -13,13 +13,15 @@ import pytest
 
 from projections.indicators import INDICATORS, Value
 from projections.progress import NOT_OBSERVED, Progress, in_measure, progress
-from projections.register import ChildRegister
+from projections.register import CaseRegister, ChildRegister
 from projections.runtime import Projection, Projector
+from registry.cases import CaseType, Channel, ReceiveReport, ReporterKind
 from registry.children import ClassifyChild, RecordSupport, RegisterChild, Sex
 from registry.circumstances import SupportKind, SupportLevel
 from registry.errors import InvalidInput, NotFound
 from registry.events import Metadata
 from registry.gazetteer import Gazetteer
+from registry.law import VIETNAM
 from registry.observations import record as observe
 from registry.plans import IssuePlan, Measure, RevisePlan, WithdrawIndicator, execute, load_seed_plans
 from registry.population import record as count
@@ -55,8 +57,9 @@ async def _units(registry: Registry) -> Gazetteer:
 
 
 @pytest.fixture(scope="module")
-def projection() -> Projection:
-    return isolated(ChildRegister)
+def models() -> tuple[Projection, Projection]:
+    """The child and case registers under schemas of their own."""
+    return isolated(ChildRegister), isolated(CaseRegister)
 
 
 @pytest.fixture
@@ -66,10 +69,15 @@ def conn(run, registry: Registry) -> Iterator[Any]:
     run(connection.close())
 
 
-def catch_up(run, registry: Registry, projection: Projection) -> None:  # type: ignore[no-untyped-def]
-    runner = Projector(registry.store, registry.db.owner, projection)
-    run(projection.prepare(registry.store))
-    run(runner.catch_up(run(runner.ensure())))
+def catch_up(run, registry: Registry, models: tuple[Projection, Projection]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Bring both read models up to date; the options that point `progress` at them."""
+    for projection in models:
+        runner = Projector(registry.store, registry.db.owner, projection)
+        run(projection.prepare(registry.store))
+        run(runner.catch_up(run(runner.ensure())))
+    children, cases = models
+    return dict(schema=children.schema, projection=children.name, case_schema=cases.schema,
+                case_projection=cases.name)  # fmt: skip
 
 
 def by_code(rows: list[Progress]) -> dict[str, Progress]:
@@ -77,20 +85,21 @@ def by_code(rows: list[Progress]) -> dict[str, Progress]:
 
 
 def test_a_computed_ratio_is_put_into_the_targets_measure_exactly() -> None:
-    def value(numerator: int, denominator: int | None) -> Value:
-        ratio = None if not denominator else numerator / denominator
+    def value(numerator: int, denominator: int | None, change: bool = False) -> Value:
+        ratio = None if not denominator else numerator / denominator - change
         return Value("x", Level.COMMUNE, BAN_BO, date(2026, 1, 1), date(2026, 12, 31), numerator, denominator, ratio)
 
     assert in_measure(Measure.PERCENT, value(1, 3)) == Fraction(100, 3)  # exact, not the float's 33.33...
     assert in_measure(Measure.PER_100K, value(11, 2000)) == 550
     assert in_measure(Measure.PER_1000_LIVE_BIRTHS, value(1, 110)) == Fraction(1000, 110)
     assert in_measure(Measure.COUNT, value(7, None)) == 7 and in_measure(Measure.VND, value(5, None)) == 5
-    assert in_measure(Measure.PERCENT_CHANGE, value(-1, 4)) == -25  # a ratio of change
+    assert in_measure(Measure.PERCENT_CHANGE, value(3, 4, change=True)) == -25  # 3 cases after 4: a fall by 25 %
+    assert in_measure(Measure.PERCENT_CHANGE, value(4, 3, change=True)) == Fraction(100, 3)
     assert in_measure(Measure.PERCENT, value(3, 0)) is None  # no denominator, no figure
 
 
 def test_progress_takes_computed_figures_then_observations_and_says_why_when_there_is_none(
-    run, registry: Registry, projection: Projection, conn: Any
+    run, registry: Registry, models: tuple[Projection, Projection], conn: Any
 ) -> None:
     units = run(_units(registry))
     plan_id = f"lai-chau-2026-{uuid.uuid4().hex[:8]}"
@@ -120,11 +129,11 @@ def test_progress_takes_computed_figures_then_observations_and_says_why_when_the
                 value="0", observed_on=date(2026, 12, 31), source="Trạm Y tế xã"))  # fmt: skip
     run(observe(registry.store, units, OFFICER, unit_code=BAN_BO, code="cp_budget_commune", year=2026, measure="vnd",
                 value="35000000", observed_on=date(2026, 12, 31), source="dự toán xã"))  # fmt: skip
-    catch_up(run, registry, projection)
+    options = catch_up(run, registry, models)
 
     def measured() -> dict[str, Progress]:
         return by_code(run(progress(conn, registry.store, plan_id, BAN_BO, Level.COMMUNE, 2026,
-                                    schema=projection.schema, projection=projection.name)))  # fmt: skip
+                                    **options)))  # fmt: skip
 
     rows = measured()
     assert list(rows) == [t["code"] for t in PLAN]  # in the plan's order
@@ -161,7 +170,7 @@ def test_progress_takes_computed_figures_then_observations_and_says_why_when_the
 
     # the province: no population entered for it, so its rate cannot be computed, and nothing was observed
     province = by_code(run(progress(conn, registry.store, plan_id, LAI_CHAU, Level.PROVINCE, 2026,
-                                    schema=projection.schema, projection=projection.name)))  # fmt: skip
+                                    **options)))  # fmt: skip
     assert province["cisc_rate"].actual is None and province["cisc_rate"].met is None
     assert province["cisc_rate"].reason == f"not computable (no denominator for the year); {NOT_OBSERVED}"
     assert province["cp_budget_commune"].reason == "the target is set for each commune"
@@ -174,13 +183,13 @@ def test_progress_takes_computed_figures_then_observations_and_says_why_when_the
 
 
 def test_the_an_giang_plan_reads_for_the_province_with_every_target_accounted_for(
-    run, registry: Registry, projection: Projection, conn: Any
+    run, registry: Registry, models: tuple[Projection, Projection], conn: Any
 ) -> None:
     units = run(_units(registry))
     run(load_seed_plans(registry.store, units))
-    catch_up(run, registry, projection)
+    options = catch_up(run, registry, models)
     rows = run(progress(conn, registry.store, "an-giang-2024", "89", Level.PROVINCE, 2024,
-                        schema=projection.schema, projection=projection.name))  # fmt: skip
+                        **options))  # fmt: skip
     assert len(rows) == 41 and {int(r.number) for r in rows if r.number.isdigit()} == set(range(1, 25))
     for row in rows:
         # every row has a figure, or says why not; a figure always says whether the target is met
@@ -192,3 +201,30 @@ def test_the_an_giang_plan_reads_for_the_province_with_every_target_accounted_fo
     assert by["cp_budget_commune"].reason == "the target is set for each commune"
     assert by["heart_screening"].reason == NOT_OBSERVED
     assert not by["child_friendly_commune_pct"].due  # "đến năm 2025"
+
+
+def test_a_change_against_a_fixed_baseline_year_is_measured_against_that_year(
+    run, registry: Registry, models: tuple[Projection, Projection], conn: Any
+) -> None:
+    """An Giang's chỉ tiêu 9 style: "giảm 20% số vụ ... so với năm 2023", read in a later year (seed S004)."""
+    units = run(_units(registry))
+    plan_id = f"ban-bo-{uuid.uuid4().hex[:8]}"
+    change = target("abuse_cases_change", "percent_change", "reduce_by", "20", baseline_year=2024)
+    run(execute(registry.store, units, IssuePlan(plan_id, "Kế hoạch (thử)", LAI_CHAU, None, date(2026, 1, 5), 2026,
+                                                 2026, "synthetic", [change]), OFFICER))  # fmt: skip
+    # Bản Bo's cases of neglect: 4 in 2024 (the commune before the reform, same code), 1 in 2025, 3 in 2026
+    for year, n in ((2024, 4), (2025, 1), (2026, 3)):
+        for day in range(n):
+            at = datetime(year, 3, 2 + day, 9, tzinfo=VIETNAM)
+            run(registry.cases.execute(ReceiveReport(str(uuid.uuid4()), at, Channel.HOTLINE_111, ReporterKind.NEIGHBOUR,
+                                                     (CaseType.NEGLECT,), BAN_BO, "seen",
+                                                     unregistered_children=("a boy",)), OFFICER))  # fmt: skip
+    options = catch_up(run, registry, models)
+    [row] = run(progress(conn, registry.store, plan_id, BAN_BO, Level.COMMUNE, 2026, **options))
+    assert (row.source, row.numerator, row.denominator, row.actual, row.met) == ("computed", 3, 4, -25, True)
+    assert row.computed is not None and all(r.startswith("baseline 2024: ") for r in row.computed.denominator_records)
+    # against the previous year (the default) the same cases are a rise: 3 after 1
+    run(execute(registry.store, units, RevisePlan(plan_id, "QĐ 1", date(2026, 2, 1), "baseline: the previous year",
+                                                  [{**change, "baseline_year": None}]), OFFICER))  # fmt: skip
+    [row] = run(progress(conn, registry.store, plan_id, BAN_BO, Level.COMMUNE, 2026, **options))
+    assert (row.numerator, row.denominator, row.actual, row.met) == (3, 1, 200, False)
