@@ -30,7 +30,8 @@ from tests.conftest import Registry
 from tests.projections.test_projector import isolated
 
 OFFICER = Metadata(actor_id="officer:progress", actor_role="province_officer")
-LAI_CHAU, BAN_BO = "12", "03424"  # the province and one of its communes from 2025-07-01, used by no other test
+LAI_CHAU, KA_LANG = "12", "03439"  # the province and one of its communes from 2025-07-01 (legacy: of Mường Tè, not
+# Tam Đường, whose reports tests/projections/test_reports.py counts), used by no other test
 
 
 def target(code: str, measure: str, direction: str, value: str, **more: Any) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def by_code(rows: list[Progress]) -> dict[str, Progress]:
 def test_a_computed_ratio_is_put_into_the_targets_measure_exactly() -> None:
     def value(numerator: int, denominator: int | None, change: bool = False) -> Value:
         ratio = None if not denominator else numerator / denominator - change
-        return Value("x", Level.COMMUNE, BAN_BO, date(2026, 1, 1), date(2026, 12, 31), numerator, denominator, ratio)
+        return Value("x", Level.COMMUNE, KA_LANG, date(2026, 1, 1), date(2026, 12, 31), numerator, denominator, ratio)
 
     assert in_measure(Measure.PERCENT, value(1, 3)) == Fraction(100, 3)  # exact, not the float's 33.33...
     assert in_measure(Measure.PER_100K, value(11, 2000)) == 550
@@ -108,7 +109,7 @@ def test_progress_takes_computed_figures_then_observations_and_says_why_when_the
                 OFFICER))  # fmt: skip
     children = [str(uuid.uuid4()) for _ in range(2)]
     for child in children:
-        run(registry.children.execute(RegisterChild(child, "Lò Thị Mai", date(2015, 3, 3), Sex.FEMALE, BAN_BO,
+        run(registry.children.execute(RegisterChild(child, "Lò Thị Mai", date(2015, 3, 3), Sex.FEMALE, KA_LANG,
                                                     date(2025, 9, 1)), OFFICER))  # fmt: skip
     run(registry.children.execute(ClassifyChild(children[0], "orphan_both_parents", date(2026, 2, 1), "certificates",
                                                 "with_relatives"), OFFICER))  # fmt: skip
@@ -117,22 +118,22 @@ def test_progress_takes_computed_figures_then_observations_and_says_why_when_the
     run(registry.children.execute(RecordSupport(children[1], SupportKind.COUNSELLING, SupportLevel.SUPPORT, "CTXH",
                                                 date(2026, 4, 1)), OFFICER))  # fmt: skip
     # 2 children in special circumstances of 40: exactly 5 %, which is not "dưới 5%"
-    run(count(registry.store, units, OFFICER, unit_code=BAN_BO, year=2026, children=40, counted_on=date(2026, 6, 30),
+    run(count(registry.store, units, OFFICER, unit_code=KA_LANG, year=2026, children=40, counted_on=date(2026, 6, 30),
               source="sổ quản lý trẻ em"))  # fmt: skip
-    run(observe(registry.store, units, OFFICER, unit_code=BAN_BO, code="imr", year=2026,
+    run(observe(registry.store, units, OFFICER, unit_code=KA_LANG, code="imr", year=2026,
                 measure="per_1000_live_births", value="9.09", numerator=1, denominator=110,
                 observed_on=date(2026, 12, 31), source="Trạm Y tế xã"))  # fmt: skip
-    run(observe(registry.store, units, OFFICER, unit_code=BAN_BO, code="child_marriage_reduction", year=2026,
+    run(observe(registry.store, units, OFFICER, unit_code=KA_LANG, code="child_marriage_reduction", year=2026,
                 measure="percent_change", value="-25", numerator=3, denominator=4, observed_on=date(2026, 12, 31),
                 source="Tư pháp xã"))  # fmt: skip
-    run(observe(registry.store, units, OFFICER, unit_code=BAN_BO, code="pmtct_rate", year=2026, measure="count",
+    run(observe(registry.store, units, OFFICER, unit_code=KA_LANG, code="pmtct_rate", year=2026, measure="count",
                 value="0", observed_on=date(2026, 12, 31), source="Trạm Y tế xã"))  # fmt: skip
-    run(observe(registry.store, units, OFFICER, unit_code=BAN_BO, code="cp_budget_commune", year=2026, measure="vnd",
+    run(observe(registry.store, units, OFFICER, unit_code=KA_LANG, code="cp_budget_commune", year=2026, measure="vnd",
                 value="35000000", observed_on=date(2026, 12, 31), source="dự toán xã"))  # fmt: skip
     options = catch_up(run, registry, models)
 
     def measured() -> dict[str, Progress]:
-        return by_code(run(progress(conn, registry.store, plan_id, BAN_BO, Level.COMMUNE, 2026,
+        return by_code(run(progress(conn, registry.store, plan_id, KA_LANG, Level.COMMUNE, 2026,
                                     **options)))  # fmt: skip
 
     rows = measured()
@@ -163,7 +164,7 @@ def test_progress_takes_computed_figures_then_observations_and_says_why_when_the
     rows = measured()
     assert rows["cisc_rate"].met is True and "imr" not in rows
     # a better figure entered later supersedes the first
-    run(observe(registry.store, units, OFFICER, unit_code=BAN_BO, code="full_immunisation_u1", year=2026,
+    run(observe(registry.store, units, OFFICER, unit_code=KA_LANG, code="full_immunisation_u1", year=2026,
                 measure="percent", value="95.5", observed_on=date(2026, 12, 31), source="Trạm Y tế xã"))  # fmt: skip
     assert (measured()["full_immunisation_u1"].actual, measured()["full_immunisation_u1"].met) == (Decimal("95.5"),
                                                                                                    True)  # fmt: skip
@@ -176,10 +177,10 @@ def test_progress_takes_computed_figures_then_observations_and_says_why_when_the
     assert province["cp_budget_commune"].reason == "the target is set for each commune"
 
     with pytest.raises(InvalidInput) as caught:
-        run(progress(conn, registry.store, plan_id, BAN_BO, Level.COMMUNE, 2027))
+        run(progress(conn, registry.store, plan_id, KA_LANG, Level.COMMUNE, 2027))
     assert caught.value.field == "year"
     with pytest.raises(NotFound):
-        run(progress(conn, registry.store, "no-such-plan", BAN_BO, Level.COMMUNE, 2026))
+        run(progress(conn, registry.store, "no-such-plan", KA_LANG, Level.COMMUNE, 2026))
 
 
 def test_the_an_giang_plan_reads_for_the_province_with_every_target_accounted_for(
@@ -212,19 +213,19 @@ def test_a_change_against_a_fixed_baseline_year_is_measured_against_that_year(
     change = target("abuse_cases_change", "percent_change", "reduce_by", "20", baseline_year=2024)
     run(execute(registry.store, units, IssuePlan(plan_id, "Kế hoạch (thử)", LAI_CHAU, None, date(2026, 1, 5), 2026,
                                                  2026, "synthetic", [change]), OFFICER))  # fmt: skip
-    # Bản Bo's cases of neglect: 4 in 2024 (the commune before the reform, same code), 1 in 2025, 3 in 2026
+    # Ka Lăng's cases of neglect: 4 in 2024 (the commune before the reform, same code), 1 in 2025, 3 in 2026
     for year, n in ((2024, 4), (2025, 1), (2026, 3)):
         for day in range(n):
             at = datetime(year, 3, 2 + day, 9, tzinfo=VIETNAM)
             run(registry.cases.execute(ReceiveReport(str(uuid.uuid4()), at, Channel.HOTLINE_111, ReporterKind.NEIGHBOUR,
-                                                     (CaseType.NEGLECT,), BAN_BO, "seen",
+                                                     (CaseType.NEGLECT,), KA_LANG, "seen",
                                                      unregistered_children=("a boy",)), OFFICER))  # fmt: skip
     options = catch_up(run, registry, models)
-    [row] = run(progress(conn, registry.store, plan_id, BAN_BO, Level.COMMUNE, 2026, **options))
+    [row] = run(progress(conn, registry.store, plan_id, KA_LANG, Level.COMMUNE, 2026, **options))
     assert (row.source, row.numerator, row.denominator, row.actual, row.met) == ("computed", 3, 4, -25, True)
     assert row.computed is not None and all(r.startswith("baseline 2024: ") for r in row.computed.denominator_records)
     # against the previous year (the default) the same cases are a rise: 3 after 1
     run(execute(registry.store, units, RevisePlan(plan_id, "QĐ 1", date(2026, 2, 1), "baseline: the previous year",
                                                   [{**change, "baseline_year": None}]), OFFICER))  # fmt: skip
-    [row] = run(progress(conn, registry.store, plan_id, BAN_BO, Level.COMMUNE, 2026, **options))
+    [row] = run(progress(conn, registry.store, plan_id, KA_LANG, Level.COMMUNE, 2026, **options))
     assert (row.numerator, row.denominator, row.actual, row.met) == (3, 1, 200, False)
