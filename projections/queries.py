@@ -26,6 +26,22 @@ def unit_column(level: Level, on: date) -> str:
             Level.COMMUNE: "commune_now" if now else "commune_code"}[level]  # fmt: skip
 
 
+def _known(
+    args: list[object], aliases: tuple[str, ...], known_at: datetime | None, column: str, unit: str | None
+) -> str:
+    """The system-time condition on each alias's `recorded` (the versions in force now, or those the registry held
+    at `known_at`) and, with `unit`, the unit condition on the last alias; their values are appended to `args`."""
+    if known_at is None:
+        conditions = [f"upper_inf({alias}.recorded)" for alias in aliases]
+    else:
+        args.append(known_at)
+        conditions = [f"{alias}.recorded @> ${len(args)}::timestamptz" for alias in aliases]
+    if unit is not None:
+        args.append(unit)
+        conditions.append(f"{aliases[-1]}.{column} = ${len(args)}")
+    return " AND ".join(conditions)
+
+
 async def children_by_group(
     conn: asyncpg.Connection,
     level: Level,
@@ -39,20 +55,13 @@ async def children_by_group(
     `known_at`, as the registry knew it at that time."""
     column = unit_column(level, on)
     args: list[object] = [on]
-    system = "upper_inf(g.recorded) AND upper_inf(r.recorded)"
-    if known_at is not None:
-        args.append(known_at)
-        system = f"g.recorded @> ${len(args)}::timestamptz AND r.recorded @> ${len(args)}::timestamptz"
-    only = ""
-    if unit is not None:
-        args.append(unit)
-        only = f" AND r.{column} = ${len(args)}"
+    known = _known(args, ("g", "r"), known_at, column, unit)
     rows = await conn.fetch(
         f"SELECT r.{column} AS unit, g.group_code, count(DISTINCT g.child_id) AS children"
         f" FROM {schema}.child_groups g JOIN {schema}.child_residences r USING (child_id)"
         f" JOIN {schema}.children c USING (child_id)"
-        f" WHERE g.kind = 'group' AND g.valid @> $1::date AND r.valid @> $1::date AND {system}"
-        f" AND c.merged_into IS NULL AND r.{column} IS NOT NULL{only} GROUP BY 1, 2",
+        f" WHERE g.kind = 'group' AND g.valid @> $1::date AND r.valid @> $1::date AND {known}"
+        f" AND c.merged_into IS NULL AND r.{column} IS NOT NULL GROUP BY 1, 2",
         *args,
     )
     return {(r["unit"], r["group_code"]): r["children"] for r in rows}
@@ -63,12 +72,11 @@ async def children_in(
     schema: str = "read",
 ) -> list[str]:  # fmt: skip
     """The ids of the children living in a unit on `on` (the register of that unit on that day)."""
-    column = unit_column(level, on)
-    system = "upper_inf(r.recorded)" if known_at is None else "r.recorded @> $3::timestamptz"
-    args: list[object] = [on, unit] + ([known_at] if known_at is not None else [])
+    args: list[object] = [on]
+    known = _known(args, ("r",), known_at, unit_column(level, on), unit)
     rows = await conn.fetch(
         f"SELECT r.child_id FROM {schema}.child_residences r JOIN {schema}.children c USING (child_id)"
-        f" WHERE r.valid @> $1::date AND r.{column} = $2 AND {system} AND c.merged_into IS NULL"
+        f" WHERE r.valid @> $1::date AND {known} AND c.merged_into IS NULL"
         " AND c.date_of_birth <= $1::date ORDER BY r.child_id",
         *args,
     )
@@ -83,18 +91,11 @@ async def open_cases(
     then (a transferred case counts on each side for its own period); with `known_at`, as the registry knew it."""
     column = unit_column(level, on)
     args: list[object] = [start_of_day(on + timedelta(days=1)) - timedelta(microseconds=1)]
-    system = "upper_inf(h.recorded)"
-    if known_at is not None:
-        args.append(known_at)
-        system = f"h.recorded @> ${len(args)}::timestamptz"
-    only = ""
-    if unit is not None:
-        args.append(unit)
-        only = f" AND h.{column} = ${len(args)}"
+    known = _known(args, ("h",), known_at, column, unit)
     rows = await conn.fetch(
         f"SELECT h.{column} AS unit, h.stage, t.case_type, count(*) AS cases FROM {schema}.case_history h,"
-        f" unnest(h.case_types) AS t(case_type) WHERE h.valid @> $1::timestamptz AND {system} AND h.stage <> 'closed'"
-        f" AND h.{column} IS NOT NULL{only} GROUP BY 1, 2, 3",
+        f" unnest(h.case_types) AS t(case_type) WHERE h.valid @> $1::timestamptz AND {known} AND h.stage <> 'closed'"
+        f" AND h.{column} IS NOT NULL GROUP BY 1, 2, 3",
         *args,
     )
     return {(r["unit"], r["stage"], r["case_type"]): r["cases"] for r in rows}

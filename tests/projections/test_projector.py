@@ -16,6 +16,7 @@ import asyncpg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projections.queries import children_by_group, children_in
 from projections.register import CaseRegister, ChildRegister
 from projections.runtime import Projection, Projector, SimulatedCrash, table_digest_sql
 from registry.cases import PARTS as CASE_PARTS
@@ -56,6 +57,7 @@ from registry.events import Metadata
 from registry.law import VIETNAM
 from registry.personal import event_type
 from registry.sealing import unseal
+from registry.units import Level
 from tests.conftest import Registry
 
 OFFICER = Metadata(actor_id="officer:1", actor_role="commune_officer")
@@ -193,6 +195,16 @@ def test_as_of_each_event_the_history_tables_equal_a_fold_of_the_events_up_to_it
                     f"SELECT commune_code FROM {projection.schema}.child_residences WHERE child_id = $1 AND {as_known}",
                     child, event.recorded_at, probe))  # fmt: skip
                 assert commune == known.commune_on(probe), (n, probe)
+                if commune is not None:  # the same answers through the as-of queries officers' views use
+                    here = run(children_in(conn, Level.COMMUNE, commune, probe, known_at=event.recorded_at,
+                                           schema=projection.schema))  # fmt: skip
+                    assert child in here, (n, probe)
+                    everywhere = run(children_by_group(conn, Level.COMMUNE, probe, known_at=event.recorded_at,
+                                                       schema=projection.schema))  # fmt: skip
+                    only = run(children_by_group(conn, Level.COMMUNE, probe, known_at=event.recorded_at,
+                                                 unit=commune, schema=projection.schema))  # fmt: skip
+                    assert only == {k: v for k, v in everywhere.items() if k[0] == commune}, (n, probe)
+                    assert all(only.get((commune, g), 0) >= 1 for g in groups), (n, probe)
     finally:
         run(conn.close())
 
