@@ -347,15 +347,24 @@ _CASE_MARKS = ("report_received", "initial_assessment", "emergency_measure_appli
 
 
 async def _write_versions(conn: asyncpg.Connection, table: str, families: dict[str, list[_Version]]) -> None:
-    """Store the versions of a batch: end the stored ones it superseded, COPY the new ones."""
-    ended = [(v.ctid, v.until) for vs in families.values() for v in vs if v.ctid is not None and v.until]
+    """Store the versions of a batch: end the stored ones it superseded, COPY the new ones.
+
+    A version superseded at the instant it was recorded (by a later event of the same transaction: an import, a
+    registration with its first classification) was never what the registry held at any time; it is not stored,
+    or is deleted if a batch before stored it, so that the tables do not depend on where batches begin.
+    """
+    stored = [v for vs in families.values() for v in vs if v.ctid is not None and v.until is not None]
+    ended = [(v.ctid, v.until) for v in stored if v.until != v.since]
     if ended:
         await conn.executemany(
             f"UPDATE {table} SET recorded = tstzrange(lower(recorded), $2::timestamptz) WHERE ctid = $1", ended
         )
+    never = [v.ctid for v in stored if v.until == v.since]
+    if never:
+        await conn.execute(f"DELETE FROM {table} WHERE ctid = ANY($1::tid[])", never)
     await copy(conn, table, [
         (*v.values, asyncpg.Range(v.lo, v.hi), asyncpg.Range(v.since, v.until))
-        for vs in families.values() for v in vs if v.ctid is None
+        for vs in families.values() for v in vs if v.ctid is None and v.until != v.since
     ])  # fmt: skip
 
 

@@ -42,8 +42,13 @@ from registry.cases import (
 from registry.cases import replay as case_replay
 from registry.children import PARTS as CHILD_PARTS
 from registry.children import (
+    ChildClassified,
+    ChildDeclassified,
+    ChildMoved,
+    ChildRegistered,
     ClassifyChild,
     DeclassifyChild,
+    Details,
     MoveChild,
     RecordDeath,
     RecordSupport,
@@ -53,9 +58,9 @@ from registry.children import (
 )
 from registry.circumstances import SupportKind, SupportLevel
 from registry.errors import InvalidInput
-from registry.events import Metadata
+from registry.events import Metadata, NewEvent
 from registry.law import VIETNAM
-from registry.personal import event_type
+from registry.personal import Sealed, event_type
 from registry.sealing import unseal
 from registry.units import Level
 from tests.conftest import Registry
@@ -329,3 +334,39 @@ def test_as_of_each_case_event_the_case_history_equals_a_fold_of_the_events_up_t
                 assert tuple(row) == expected, (n, probe)
     finally:
         run(conn.close())
+
+
+def test_versions_superseded_in_the_transaction_that_recorded_them_are_not_stored_however_batches_fall(
+    run, registry: Registry
+) -> None:  # type: ignore[no-untyped-def]
+    # An import writes a child's registration, classification, declassification and move in one transaction:
+    # the residence and group versions they supersede at once were never what the registry held.
+    child = str(uuid.uuid4())
+    sealed = Sealed(sealed="x")
+    details = Details(date_of_birth=date(2015, 1, 1), sex=Sex.MALE)
+    new = [
+        ChildRegistered[Sealed](child_id=child, details=details, commune_code="03253",
+                                residence_from=date(2025, 8, 1), personal=sealed),
+        ChildClassified(group="disabled", subgroup="mild", on=date(2025, 9, 1), evidence="assessment"),
+        ChildMoved[Sealed](from_commune="03253", to_commune="03127", on=date(2026, 1, 1), personal=sealed),
+        ChildDeclassified(group="disabled", on=date(2026, 2, 1), reason="recovered"),
+    ]  # fmt: skip
+    at = datetime(2026, 3, 1, tzinfo=VIETNAM)
+    run(registry.store.append(f"child:{child}", "child", 0, [NewEvent(type(e).__name__.split("[")[0], e, at)
+                                                             for e in new], OFFICER))  # fmt: skip
+    whole, one_by_one = isolated(ChildRegister), isolated(ChildRegister)
+    for projection, batch in ((whole, 5000), (one_by_one, 1)):
+        runner = projector(registry, projection, batch=batch)
+        run(projection.prepare(registry.store))
+        run(runner.catch_up(run(runner.ensure())))
+    assert run(digests(registry, whole)) == run(digests(registry, one_by_one))
+    conn = run(registry.db.owner())
+    try:
+        rows = run(conn.fetch(
+            f"SELECT commune_code, valid::text, isempty(recorded) AS never FROM {whole.schema}.child_residences"
+            " WHERE child_id = $1 ORDER BY lower(valid)", child))  # fmt: skip
+        groups = run(conn.fetch(f"SELECT valid::text FROM {whole.schema}.child_groups WHERE child_id = $1", child))
+    finally:
+        run(conn.close())
+    assert [tuple(r) for r in rows] == [("03253", "[2025-08-01,2026-01-01)", False), ("03127", "[2026-01-01,)", False)]
+    assert [r[0] for r in groups] == ["[2025-09-01,2026-02-01)"]
