@@ -18,6 +18,7 @@ there are no foreign keys across provinces.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -60,6 +61,19 @@ def _per_unit(prefix: str, keys: str, measures: str, source: str) -> str:
         HAVING grouping({d}) = 1 OR {d} IS NOT NULL"""
 
 
+_UNITS: weakref.WeakKeyDictionary[EventStore, Gazetteer] = weakref.WeakKeyDictionary()
+
+
+async def units_of(store: EventStore) -> Gazetteer:
+    """The administrative units of a store, brought up to date: one copy in memory for all the projections of a
+    process (folding them from the start takes most of a second; a refresh reads only what is new)."""
+    units = _UNITS.get(store)
+    if units is None:
+        units = _UNITS[store] = Gazetteer()
+    await units.refresh(store)
+    return units
+
+
 class _Placed(Projection):
     """A projection whose rows say where they lie: in the structure of their date and in today's."""
 
@@ -69,7 +83,7 @@ class _Placed(Projection):
         self._days: dict[tuple[str, date], tuple[str, str | None, str, str]] = {}
 
     async def prepare(self, store: EventStore) -> None:
-        await self.units.refresh(store)
+        self.units = await units_of(store)
         self._places.clear()  # the units may have changed
         self._days.clear()
 

@@ -83,7 +83,6 @@ def _calendar(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("VN", years=[year - 1, year, year + 1])
 
 
-@lru_cache(maxsize=8192)  # projections ask about the same days again and again
 def is_working_day(day: date) -> bool:
     """Monday to Friday (or a Saturday made a working day), and not a public holiday in Vietnam."""
     return bool(_calendar(day.year).is_working_day(day))
@@ -91,7 +90,11 @@ def is_working_day(day: date) -> bool:
 
 def add_working_days(start: datetime, days: int) -> datetime:
     """The end (24:00, Vietnam time) of the `days`-th working day after the day of `start`."""
-    day = start.astimezone(VIETNAM).date()
+    return _working_days_after(start.astimezone(VIETNAM).date(), days)
+
+
+@lru_cache(maxsize=8192)  # every case started on the same day has the same due time
+def _working_days_after(day: date, days: int) -> datetime:
     counted = 0
     while counted < days:
         day += timedelta(days=1)

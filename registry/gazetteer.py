@@ -12,6 +12,7 @@ after 2025-07-01 go through `former_districts` (see the README's design notes).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -98,6 +99,7 @@ class Gazetteer:
         self._predecessors: dict[str, set[str]] = {}
         self._names: dict[str, set[str]] = {}  # folded name -> unit ids that ever bore it
         self.cursor = START  # how far into the global order `refresh` has read
+        self._refreshing = asyncio.Lock()
 
     # -- folding ---------------------------------------------------------
 
@@ -110,13 +112,18 @@ class Gazetteer:
         return state
 
     async def refresh(self, store: EventStore) -> int:
-        """Fold the unit events committed since the last refresh (all of them the first time); return how many."""
+        """Fold the unit events committed since the last refresh (all of them the first time); return how many.
+
+        Callers sharing a gazetteer may refresh it at the same time: one reads while the others wait, and then
+        find nothing new, so no event is folded twice.
+        """
         count = 0
-        async for batch in store.iterate(self.cursor, batch=10_000, stream_types=REFERENCE_STREAM_TYPES):
-            for event in batch:
-                self.apply_recorded(event)
-            self.cursor = batch[-1].cursor
-            count += len(batch)
+        async with self._refreshing:
+            async for batch in store.iterate(self.cursor, batch=10_000, stream_types=REFERENCE_STREAM_TYPES):
+                for event in batch:
+                    self.apply_recorded(event)
+                self.cursor = batch[-1].cursor
+                count += len(batch)
         return count
 
     def apply_recorded(self, event: RecordedEvent) -> None:
