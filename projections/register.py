@@ -357,6 +357,25 @@ class _Batch:
             await conn.executemany(f"UPDATE {table} SET {updates} WHERE {key} = $1", stored)
 
 
+# The stage a case is in after each kind of event, and the milestone (of the current cycle) each event marks, for
+# the legal deadlines (registry/cases.py evolve, registry/deadlines.py); projections/reports.py folds by them too.
+STAGE_AFTER: dict[str, str] = {
+    "ReportReceived": "received",
+    "InitialAssessmentCompleted": "assessed",
+    "DetailedAssessmentCompleted": "planning",
+    "PlanSubmitted": "plan_submitted",
+    "PlanApproved": "intervention",
+    "PlanRejected": "planning",
+    "PlanRevisionStarted": "planning",
+    "CaseClosed": "closed",
+    "CaseReopened": "received",
+}
+MILESTONES: dict[str, str] = {
+    "InitialAssessmentCompleted": "initial_assessment",
+    "EmergencyMeasureApplied": "emergency_measure_applied",
+    "PlanSubmitted": "plan_submitted",
+    "PlanApproved": "plan_approved",
+}
 _CASE_MARKS = ("report_received", "initial_assessment", "emergency_measure_applied", "plan_submitted", "plan_approved")
 
 
@@ -423,7 +442,7 @@ class CaseRegister(_Placed):
     indexes = (
         "CREATE INDEX ON {cases} (province_code, commune_code, stage)",
         "CREATE INDEX ON {case_history} (case_id) WHERE upper_inf(recorded)",
-        "CREATE INDEX ON {case_history} (province_code, commune_code)",
+        "CREATE INDEX ON {case_history} (commune_code)",
     )
     views: ClassVar[dict[str, str]] = {
         "commune_open_cases": """
@@ -448,22 +467,6 @@ class CaseRegister(_Placed):
         "child_cases": """
             SELECT unnest(child_ids) AS child_id, case_id, province_code, commune_code, stage, case_types
             FROM {cases}""",
-    }
-    _MILESTONES: ClassVar[dict[str, str]] = {
-        "InitialAssessmentCompleted": "initial_assessment",
-        "EmergencyMeasureApplied": "emergency_measure_applied",
-        "PlanSubmitted": "plan_submitted",
-        "PlanApproved": "plan_approved",
-    }
-    _STAGES: ClassVar[dict[str, str]] = {
-        "InitialAssessmentCompleted": "assessed",
-        "DetailedAssessmentCompleted": "planning",
-        "PlanSubmitted": "plan_submitted",
-        "PlanApproved": "intervention",
-        "PlanRejected": "planning",
-        "PlanRevisionStarted": "planning",
-        "CaseClosed": "closed",
-        "CaseReopened": "received",
     }
     _TRACKED = ("case_id", "province_code", "commune_code", "district_code", "province_now", "commune_now", "stage",
                 "risk_level", "case_types", "child_ids",
@@ -510,10 +513,10 @@ class CaseRegister(_Placed):
             if found is None:
                 return  # cannot happen: a case's first event is its report, in the same stream type
             row = found
-            if kind in self._STAGES:
-                row["stage"] = self._STAGES[kind]
-            if kind in self._MILESTONES and row[self._MILESTONES[kind]] is None:  # the first time in the cycle
-                row[self._MILESTONES[kind]] = at
+            if kind in STAGE_AFTER:
+                row["stage"] = STAGE_AFTER[kind]
+            if kind in MILESTONES and row[MILESTONES[kind]] is None:  # the first time in the cycle
+                row[MILESTONES[kind]] = at
             if kind == "InitialAssessmentCompleted":
                 row.update(risk_level=data["risk_level"],
                            emergency=bool(data["emergency"] or data["caregiver_is_perpetrator"]))  # fmt: skip
@@ -547,4 +550,4 @@ class CaseRegister(_Placed):
 
 PROJECTIONS: tuple[type[Projection], ...] = (ChildRegister, CaseRegister)
 
-__all__ = ["PROJECTIONS", "CaseRegister", "ChildRegister"]
+__all__ = ["MILESTONES", "PROJECTIONS", "STAGE_AFTER", "CaseRegister", "ChildRegister", "units_of"]

@@ -48,6 +48,7 @@ from registry.units import Level, level_of
 
 from .indicators import INDICATORS, compute
 from .queries import unit_column
+from .register import MILESTONES, STAGE_AFTER
 
 LAST_LEGACY_DAY = TWO_TIER_FROM - timedelta(days=1)  # 2025-06-30, the last day with districts
 _FAR = date(9999, 12, 30)  # "today's structure", as projections/register.py resolves it
@@ -584,17 +585,6 @@ class _Case:
         return found
 
 
-# Stages after each event (registry/cases.py evolve; the same map as projections/register.py CaseRegister).
-_STAGE_AFTER = {
-    "ReportReceived": Stage.RECEIVED, "InitialAssessmentCompleted": Stage.ASSESSED,
-    "DetailedAssessmentCompleted": Stage.PLANNING, "PlanSubmitted": Stage.PLAN_SUBMITTED,
-    "PlanApproved": Stage.INTERVENTION, "PlanRejected": Stage.PLANNING, "PlanRevisionStarted": Stage.PLANNING,
-    "CaseClosed": Stage.CLOSED, "CaseReopened": Stage.RECEIVED,
-}  # fmt: skip
-_MILESTONES = {
-    "InitialAssessmentCompleted": "initial_assessment", "EmergencyMeasureApplied": "emergency_measure_applied",
-    "PlanSubmitted": "plan_submitted", "PlanApproved": "plan_approved",
-}  # fmt: skip
 # The keys of an event's data a report reads: never `personal` (the sealed reporter and account).
 _CASE_KEYS = ("at", "case_types", "commune_code", "to_commune", "risk_level", "emergency", "caregiver_is_perpetrator",
               "reason")  # fmt: skip
@@ -617,18 +607,17 @@ class _CaseFold:
         tx, position = cursor.split(":")
         r = reader
         communes = sorted(_candidate_communes(r.units, r.level, r.unit, r.end))
-        in_communes = f"SELECT case_id FROM {r.sources.case_schema}.cases WHERE commune_code = ANY($1::text[])"
-        ids = {row["case_id"] for row in await r.conn.fetch(in_communes, communes)}
+        # Every case handled at some time in one of those communes (transferred out since, or not), as the read
+        # model holds it at its checkpoint: the case history has a version for each commune a case was in.
+        ids = [row["case_id"] for row in await r.conn.fetch(
+            f"SELECT DISTINCT case_id FROM {r.sources.case_schema}.case_history WHERE commune_code = ANY($1::text[])"
+            " AND ($2::timestamptz IS NULL OR lower(recorded) <= $2)", communes, r.known_at)]  # fmt: skip
         args: list[object] = [int(tx), int(position)]
         known = ""
         if r.known_at is not None:
             args.append(r.known_at)
             known = f" AND recorded_at <= ${len(args)}::timestamptz"
         horizon = "(transaction_id, position) <= ($1::xid8, $2::bigint)"
-        ids |= {row["case_id"] for row in await r.conn.fetch(
-            "SELECT DISTINCT split_part(stream_id, ':', 2) AS case_id FROM events WHERE stream_type = 'case'"
-            f" AND event_type = 'CaseTransferred' AND data->>'from_commune' = ANY(${len(args) + 1}::text[])"
-            f" AND {horizon}{known}", *args, communes)}  # fmt: skip
         picked = ", ".join(f"'{k}', data->'{k}'" for k in _CASE_KEYS)
         events = await r.conn.fetch(
             f"SELECT split_part(stream_id, ':', 2) AS case_id, event_type, jsonb_build_object({picked}) AS data"
@@ -668,10 +657,10 @@ class _CaseFold:
                 case.cycles.append((marks, case.emergency, case.closed[-1][0] if case.closed else None))
                 case.reopened.append(at)
                 case.risk, case.emergency, marks = None, False, {"report_received": at}
-            if kind in _MILESTONES:
-                marks.setdefault(_MILESTONES[kind], at)
-            if kind in _STAGE_AFTER:
-                case.stage = _STAGE_AFTER[kind].value
+            if kind in MILESTONES:
+                marks.setdefault(MILESTONES[kind], at)
+            if kind in STAGE_AFTER:
+                case.stage = STAGE_AFTER[kind]
         if case.received_at is not None:
             closed_at = case.closed[-1][0] if case.stage == Stage.CLOSED.value and case.closed else None
             case.cycles.append((marks, case.emergency, closed_at))
