@@ -33,12 +33,10 @@ from registry.events import RecordedEvent
 from registry.gazetteer import Gazetteer
 from registry.law import CHILD_AGE_LIMIT, TWO_TIER_FROM
 from registry.store import EventStore
-from registry.units import Level
 
 from .runtime import Projection
 
 _TODAY_VN = "(now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
-_FAR = date(9999, 12, 30)  # "today's structure": the units in force with no end in sight
 # A child counts where it lives on the day asked about (today here; projections/queries.py for any day).
 _LIVING_TODAY = f"""FROM {{child_groups}} g JOIN {{child_residences}} r USING (child_id)
     JOIN {{children}} c USING (child_id)
@@ -104,25 +102,9 @@ class _Placed(Projection):
         return found
 
     def _locate(self, commune: str, day: date) -> tuple[str, str | None, str, str]:
-        """Where a residence recorded under `commune` from `day` lies.
-
-        Returns its province on `day`, the district for district reports (the legacy district it was recorded
-        under, or, for a commune of the two-tier map, the one former district its territory lay in, if it was
-        formed within one: README, design notes), and the commune and province of the structure in force today.
-        """
-        units = self.units
-        if units.find(commune, day) is None:  # a code not in the gazetteer: the row still lands, marked unknown
-            return "??", None, commune, "??"
-        path = units.path(commune, day)
-        district = next((u.code for u in path if u.level is Level.DISTRICT), None)
-        if district is None:
-            former = units.former_districts(commune, day)
-            district = former[0].code if len(former) == 1 else None
-        now = units.successors(commune, day, _FAR)
-        if not now:
-            return path[-1].code, district, commune, "??"
-        current = now[0].unit.code
-        return path[-1].code, district, current, units.path(current, _FAR)[-1].code
+        """Where a residence or case recorded under `commune` from `day` lies (Gazetteer.place)."""
+        p = self.units.place(commune, day)
+        return p.province, p.district, p.commune_now, p.province_now
 
 
 class ChildRegister(_Placed):

@@ -41,7 +41,7 @@ from registry.cases import CaseType, ClosureReason, RiskLevel, Stage
 from registry.circumstances import GROUPS, AtRiskCategory, SupportKind, SupportLevel
 from registry.deadlines import DEADLINES, evaluate
 from registry.errors import InvalidInput
-from registry.gazetteer import Gazetteer, UnitView
+from registry.gazetteer import FAR, Gazetteer, UnitView
 from registry.law import TWO_TIER_FROM, start_of_day
 from registry.store import EventStore
 from registry.units import Level, level_of
@@ -51,7 +51,6 @@ from .queries import unit_column
 from .register import MILESTONES, STAGE_AFTER
 
 LAST_LEGACY_DAY = TWO_TIER_FROM - timedelta(days=1)  # 2025-06-30, the last day with districts
-_FAR = date(9999, 12, 30)  # "today's structure", as projections/register.py resolves it
 SIX_MONTH, ANNUAL, PERIOD = "six_month", "annual", "period"
 
 # -- the reporting calendar ------------------------------------------------------------------------------------------
@@ -401,23 +400,14 @@ async def _cursors(conn: asyncpg.Connection, sources: ReadModels) -> list[tuple[
 
 
 def _locate(units: Gazetteer, commune: str, day: date, level: Level, end: date) -> str | None:
-    """The unit of `level` that a record made under `commune` from `day` counts in, for a report ending on `end`:
-    the rule of projections/register.py (`ChildRegister._locate`) and `queries.unit_column`."""
+    """The unit of `level` that a record made under `commune` from `day` counts in, for a report ending on `end`
+    (Gazetteer.place, the rule of the read models and `queries.unit_column`)."""
     if units.find(commune, day) is None:
         return None
-    if level is Level.DISTRICT:
-        district = next((u.code for u in units.path(commune, day) if u.level is Level.DISTRICT), None)
-        if district is None:
-            former = units.former_districts(commune, day)
-            district = former[0].code if len(former) == 1 else None
-        return district
-    if end >= TWO_TIER_FROM:
-        now = units.successors(commune, day, _FAR)
-        if not now:
-            return None
-        current = now[0].unit.code
-        return current if level is Level.COMMUNE else units.path(current, _FAR)[-1].code
-    return commune if level is Level.COMMUNE else units.path(commune, day)[-1].code
+    place = units.place(commune, day)
+    if end >= TWO_TIER_FROM and place.province_now == "??":
+        return None  # no successor in today's structure
+    return place.unit(level, end)
 
 
 def _candidate_communes(units: Gazetteer, level: Level, code: str, end: date) -> set[str]:
@@ -426,7 +416,7 @@ def _candidate_communes(units: Gazetteer, level: Level, code: str, end: date) ->
     if level is Level.DISTRICT:
         on = min(end, LAST_LEGACY_DAY)
     else:
-        on = _FAR if end >= TWO_TIER_FROM and units.find(code, _FAR) is not None else end
+        on = FAR if end >= TWO_TIER_FROM and units.find(code, FAR) is not None else end
     seen: dict[str, date] = {}
     pending: list[UnitView] = list(units.communes_of(code, on))
     while pending:
@@ -438,7 +428,7 @@ def _candidate_communes(units: Gazetteer, level: Level, code: str, end: date) ->
         last = (unit.valid_to - timedelta(days=1)) if unit.valid_to else on
         pending.extend(p for p in units.predecessors(unit.code, last if unit.valid_to else on) if p.code not in seen)
         if level is Level.DISTRICT and unit.valid_to is not None and unit.valid_to <= TWO_TIER_FROM:
-            pending.extend(s.unit for s in units.successors(unit.code, last, _FAR) if s.unit.code not in seen)
+            pending.extend(s.unit for s in units.successors(unit.code, last, FAR) if s.unit.code not in seen)
     return set(seen)
 
 

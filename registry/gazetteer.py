@@ -82,6 +82,34 @@ class Successor:
     default: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a record made under a commune from a day lies, in both structures (README, design notes).
+
+    `province`: the commune's province on that day; `district`: the district for district reports (the legacy
+    district the record was made under, or, for a commune of the two-tier map, the one former district its
+    territory lay in, if it was formed within one); `commune_now`, `province_now`: in the structure in force today
+    (the default successor). "??" where a code is not in the gazetteer.
+    """
+
+    commune: str
+    province: str
+    district: str | None
+    commune_now: str
+    province_now: str
+
+    def unit(self, level: Level, on: date) -> str | None:
+        """The unit of `level` this record counts in, in the structure in force on `on`."""
+        if level is Level.DISTRICT:
+            return self.district
+        if level is Level.COMMUNE:
+            return self.commune_now if on >= TWO_TIER_FROM else self.commune
+        return self.province_now if on >= TWO_TIER_FROM else self.province
+
+
+FAR = date(9999, 12, 30)  # "today's structure": the units in force with no end in sight
+
+
 def _view(state: UnitState, version: Version) -> UnitView:
     return UnitView(
         state.unit_id, state.code, state.level, version.kind, version.name, version.parent_id,
@@ -300,6 +328,21 @@ class Gazetteer:
                 found.append(view)
         return sorted(found, key=lambda v: v.code)
 
+    def place(self, commune: str, day: date) -> Placement:
+        """Where a record made under `commune` from `day` lies (see Placement); unknown codes give "??"."""
+        if self.find(commune, day) is None:
+            return Placement(commune, "??", None, commune, "??")
+        path = self.path(commune, day)
+        district = next((u.code for u in path if u.level is Level.DISTRICT), None)
+        if district is None:
+            former = self.former_districts(commune, day)
+            district = former[0].code if len(former) == 1 else None
+        now = self.successors(commune, day, FAR)
+        if not now:
+            return Placement(commune, path[-1].code, district, commune, "??")
+        current = now[0].unit.code
+        return Placement(commune, path[-1].code, district, current, self.path(current, FAR)[-1].code)
+
     def former_districts(self, code: str, on: date) -> list[UnitView]:
         """The districts of 2025-06-30 whose territory the commune bearing `code` on `on` lies in.
 
@@ -390,4 +433,4 @@ def _match(wanted: str, name: str, with_kind: str) -> int | None:
     return None
 
 
-__all__ = ["REFERENCE_STREAM_TYPES", "Gazetteer", "Successor", "UnitView", "fold"]
+__all__ = ["FAR", "REFERENCE_STREAM_TYPES", "Gazetteer", "Placement", "Successor", "UnitView", "fold"]

@@ -123,3 +123,17 @@ def test_bad_queries_are_typed_errors(units: Gazetteer, call: object, field: str
     with pytest.raises(InvalidInput) as caught:
         call(units)  # type: ignore[operator]
     assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+def test_a_record_is_placed_in_both_structures(units: Gazetteer) -> None:
+    # Tả Lèng (03400, Tam Đường, Lai Châu) was merged into the new Tả Lèng (03405) on 2025-07-01
+    before = units.place("03400", date(2024, 5, 1))
+    assert (before.commune, before.province, before.district, before.commune_now, before.province_now) == (
+        "03400", "12", "106", "03405", "12")  # fmt: skip
+    assert before.unit(Level.COMMUNE, date(2024, 12, 31)) == "03400"
+    assert before.unit(Level.COMMUNE, date(2025, 12, 31)) == "03405"
+    assert before.unit(Level.DISTRICT, date(2025, 12, 31)) == "106"  # a former district after the reform
+    after = units.place("03405", date(2025, 8, 1))  # a new commune formed within one former district
+    assert (after.province, after.district, after.commune_now, after.province_now) == ("12", "106", "03405", "12")
+    unknown = units.place("99999", date(2025, 8, 1))
+    assert (unknown.province, unknown.district, unknown.province_now) == ("??", None, "??")
