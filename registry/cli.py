@@ -12,6 +12,7 @@
     registry plans show ID            a plan: issuer, document, period, indicators with targets, revisions
     registry plans list               every plan issued
     registry report --unit CODE [...] a periodic child-protection report of a unit (CSV or XLSX)
+    registry token --role R [--unit C] a signed bearer token for the API (local use, the demo)
     registry bench store|units [...]  measure against raw baselines
 
 Exit codes: 0 success, 1 verification findings, 2 usage or configuration
@@ -28,12 +29,13 @@ import os
 import runpy
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Never, TypeVar
 
 from tqdm import tqdm
 
+from .access import Role
 from .config import PROJECT_DIR, Settings, load_settings
 from .errors import ConfigError, InvalidInput, MigrationError, RegistryError, StoreUnavailable
 from .gazetteer import Gazetteer, UnitView
@@ -41,6 +43,7 @@ from .integrity import create_checkpoint, verify
 from .plans import CHANGES, DATA_DIR, PlanIndicator, PlanState, load_seed_plans, plan_ids
 from .plans import load as load_plan
 from .runtime import Registry
+from .tokens import issue, signing_key_path
 from .unit_loader import default_plan, load, plan, read_dataset
 from .units import Level
 
@@ -63,6 +66,15 @@ async def _with_registry(
         return await work(registry)
     finally:
         await registry.close()
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a signed bearer token for a principal (local use and the demonstration)."""
+    token = issue(settings, args.subject, Role(args.role), args.unit, timedelta(hours=args.hours))
+    print(token)
+    _say(f"token: {args.role}{' of ' + args.unit if args.unit else ''} for {args.subject}, valid {args.hours:g} h;"
+         f" signed with {signing_key_path(settings)}")  # fmt: skip
+    return 0
 
 
 def _migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -341,6 +353,13 @@ def parser() -> argparse.ArgumentParser:
     show_plan.add_argument("plan_id")
     show_plan.set_defaults(run=_plans)
     plans.add_parser("list", help="every plan issued").set_defaults(run=_plans)
+
+    token = commands.add_parser("token", help="issue a signed bearer token for the API (local use, the demo)")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--unit", help="the jurisdiction: a commune (5 digits), district (3) or province (2) code")
+    token.add_argument("--subject", default="officer:local", help="who the token is for (default officer:local)")
+    token.add_argument("--hours", type=float, default=8.0, help="lifetime in hours (default 8, at most 30 days)")
+    token.set_defaults(run=_token)
 
     report = commands.add_parser("report", help="a periodic child-protection report of a unit (CSV or XLSX)")
     report.add_argument("--unit", required=True, help="2 (province), 3 (district) or 5 (commune) digits")

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     registry_log_level: Literal["debug", "info", "warning", "error"] = "info"
     registry_demo: bool = False
     registry_master_key: SecretStr | None = None  # 32 bytes, base64: wraps every child's data key
+    # Bearer tokens of the API (registry/tokens.py): verified with a JWKS URL, or a public key file (PEM), or else
+    # the public half of the local signing key that `registry token` uses (made once in REGISTRY_DATA_DIR).
+    registry_jwks_url: str | None = None
+    registry_jwt_public_key_file: Path | None = None
+    registry_jwt_issuer: str = Field("child-protection-registry", min_length=1)
+    registry_jwt_audience: str = Field("child-protection-registry", min_length=1)
 
     @field_validator("registry_master_key")
     @classmethod

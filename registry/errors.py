@@ -83,6 +83,16 @@ class NotFound(RegistryError):
     code = "NOT_FOUND"
 
 
+class Unauthenticated(RegistryError):
+    """Raised when a request carries no valid bearer token; the reason never echoes the token."""
+
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class StoreUnavailable(RegistryError):
     """Raised when the database cannot be reached after the allowed retries."""
 
@@ -116,6 +126,7 @@ __all__ = [
     "RegistryError",
     "StoreUnavailable",
     "StreamTypeMismatch",
+    "Unauthenticated",
     "UnknownEventType",
     "UnknownStreamType",
 ]
