@@ -1,0 +1,85 @@
+"""The access log: every read of a child or case record, allowed or denied, kept append-only (migration 0007).
+
+The API writes an entry for each record a request reads or is refused
+(schema/), before the answer leaves: a read that cannot be logged is not
+served. Entries hold the principal, its role and unit, the operation, the
+record's kind and id, the purpose the caller gave, the request id and the
+outcome; never personal data. Auditors read the log, and that read is
+logged too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import asyncpg
+
+from .access import Principal
+from .store import driver_errors
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"  # out of the principal's role or jurisdiction
+    NOT_FOUND = "not_found"  # no such record (answered like a denial)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    request_id: str
+    operation: str  # the GraphQL operation or field, e.g. "child"
+    record_kind: str  # "child", "case" or "access_log"
+    record_id: str | None
+    purpose: str | None
+    outcome: Outcome
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    at: datetime
+    request_id: str
+    subject: str
+    role: str
+    unit: str | None
+    operation: str
+    record_kind: str
+    record_id: str | None
+    purpose: str | None
+    outcome: Outcome
+    reason: str | None
+
+
+_INSERT = """INSERT INTO access_log (request_id, subject, role, unit, operation, record_kind, record_id, purpose,
+    outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
+
+
+async def record(pool: asyncpg.Pool, principal: Principal, accesses: list[Access]) -> None:
+    """Write the entries of one request in one statement (all or none)."""
+    if not accesses:
+        return
+    rows = [(a.request_id, principal.subject, principal.role.value, principal.unit, a.operation, a.record_kind,
+             a.record_id, a.purpose, a.outcome.value, a.reason) for a in accesses]  # fmt: skip
+    with driver_errors():
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.executemany(_INSERT, rows)
+
+
+async def entries(
+    pool: asyncpg.Pool, *, record_kind: str | None = None, record_id: str | None = None, subject: str | None = None,
+    after: int = 0, limit: int = 100,
+) -> list[Entry]:  # fmt: skip
+    """Entries in the order they were written, after the entry id `after`, filtered."""
+    with driver_errors():
+        rows = await pool.fetch(
+            "SELECT * FROM access_log WHERE id > $1 AND ($2::text IS NULL OR record_kind = $2)"
+            " AND ($3::text IS NULL OR record_id = $3) AND ($4::text IS NULL OR subject = $4) ORDER BY id LIMIT $5",
+            after, record_kind, record_id, subject, limit,
+        )  # fmt: skip
+    return [Entry(**{**dict(r), "outcome": Outcome(r["outcome"])}) for r in rows]
+
+
+__all__ = ["Access", "Entry", "Outcome", "entries", "record"]
