@@ -1,25 +1,40 @@
-"""The ASGI application: starlette, with /healthz now and the GraphQL API to come (schema/)."""
+"""The ASGI application: starlette, with /healthz and the GraphQL API at /graphql (schema/api.py).
+
+/graphql takes POST JSON with a bearer token (registry/tokens.py); a request
+without a valid one gets 401 and `extensions.code` UNAUTHENTICATED before any
+GraphQL work. A browser's GET of /graphql gets the GraphiQL explorer, where
+the token goes in the headers (README). Queries over GET are not accepted.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 
 from projections.register import PROJECTIONS
 from projections.runtime import Projector
+from registry.access import Principal
 from registry.config import Settings, load_settings
 from registry.demo import load_demo
-from registry.errors import RegistryError
+from registry.errors import RegistryError, Unauthenticated
 from registry.runtime import Registry
 from registry.store import driver_errors
+from registry.tokens import Verifier
+
+from .api import PURPOSE_HEADER, Context, schema
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.registry_demo and await load_demo(registry):
             log.info("demonstration data loaded")
         app.state.registry = registry
+        app.state.verifier = Verifier(settings)
         # The read models follow the log in this process (a separate projector process comes with operations);
         # with several app processes, one leads each projection and the others wait (advisory lock).
         stop = asyncio.Event()
@@ -63,7 +79,49 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.gather(*projectors, return_exceptions=True)
             await registry.close()
 
-    return Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/graphql", GraphQLApp(schema, graphql_ide="graphiql",
+                                                                          allow_queries_via_get=False))],
+        middleware=[Middleware(Authenticate)],
+        lifespan=lifespan,
+    )  # fmt: skip
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        registry: Registry = request.app.state.registry
+        principal: Principal | None = request.scope.get("state", {}).get("principal")
+        return Context(registry, principal, request.headers.get("x-request-id") or uuid.uuid4().hex,
+                       request.headers.get(PURPOSE_HEADER))  # fmt: skip
+
+
+class Authenticate:
+    """Require a valid bearer token on /graphql, except for a browser's GET of the explorer page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/graphql":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            await self.app(scope, receive, send)  # the explorer page: it sends the token with each query
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("missing", "a bearer token is required (Authorization: Bearer ...)")
+            verifier: Verifier = request.app.state.verifier
+            scope.setdefault("state", {})["principal"] = await verifier.verify(token.strip())
+        except Unauthenticated as exc:
+            body = {"errors": [{"message": str(exc), "extensions": {"code": exc.code, "reason": exc.reason}}]}
+            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="registry"'})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 __all__ = ["create_app", "healthz"]

@@ -1,0 +1,290 @@
+"""The GraphQL schema (first slice of the API issue): who am I, administrative units, a child record, `node`.
+
+Every request is authenticated before it reaches the schema (schema/app.py:
+a bearer token, registry/tokens.py). Each resolver then asks the two
+questions of registry/access.py: may this role do this at all, and does the
+record lie within the principal's jurisdiction on the day asked about. A
+record out of scope and a record that does not exist both come back as
+null, and both are written to the access log (registry/access_log.py) with
+the purpose the caller gave, before the answer leaves; a read that cannot be
+logged is not served.
+
+Errors the caller can act on carry `extensions.code` (BAD_USER_INPUT with
+the `field`, FORBIDDEN); anything else is masked as "Unexpected error." and
+logged with the request id (MaskErrors). Depth, aliases and tokens are
+limited; field suggestions are off; the SDL is exported to
+schema/schema.graphql (test_schema keeps it in sync).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, Info
+
+from registry.access import Action, Principal
+from registry.access_log import Access, Outcome, record
+from registry.children import ChildState, Identity, Residence
+from registry.errors import RegistryError
+from registry.gazetteer import Gazetteer, UnitView
+from registry.law import VIETNAM
+from registry.runtime import Registry
+from registry.units import Level
+
+log = logging.getLogger(__name__)
+
+PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
+
+
+@dataclass
+class Context:
+    """What every resolver of one request sees."""
+
+    registry: Registry
+    authenticated: Principal | None  # None only for the explorer page, which runs no resolver
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    purpose: str | None = None
+
+    @property
+    def principal(self) -> Principal:
+        if self.authenticated is None:  # cannot happen: schema/app.py lets no query through without a token
+            raise GraphQLError("a bearer token is required", extensions={"code": "UNAUTHENTICATED"})
+        return self.authenticated
+
+    def today(self) -> date:
+        return datetime.now(UTC).astimezone(VIETNAM).date()
+
+
+def context(info: Info) -> Context:
+    found: Context = info.context
+    return found
+
+
+def bad_input(field_name: str, message: str) -> GraphQLError:
+    return GraphQLError(f"{field_name}: {message}", extensions={"code": "BAD_USER_INPUT", "field": field_name})
+
+
+def _purpose(value: str | None, field_name: str) -> str:
+    text = (value or "").strip()
+    if not 3 <= len(text) <= 500:
+        raise bad_input(field_name, "a read of a child's record needs its purpose (3-500 characters)")
+    return text
+
+
+@strawberry.type(name="Principal", description="Who is asking: from the bearer token.")
+class PrincipalType:
+    subject: str
+    role: str
+    unit: str | None = strawberry.field(description="The unit the principal's jurisdiction follows (null: national).")
+    expires_at: datetime
+
+
+@strawberry.type(description="Đơn vị hành chính: a province, district or commune as it was on one day.")
+class AdministrativeUnit(relay.Node):
+    node_key: relay.NodeID[str]  # "{unit id}@{day}": the unit and the day it is seen on
+    code: str
+    name: str
+    full_name: str
+    level: str
+    kind: str
+    valid_from: date | None = strawberry.field(description="First day in force (null: before records begin).")
+    valid_to: date | None = strawberry.field(description="First day no longer in force (null: still in force).")
+    on: date = strawberry.field(description="The day this view of the unit is of.")
+    parent_id: strawberry.Private[str | None]
+
+    @classmethod
+    def of(cls, unit: UnitView, on: date) -> AdministrativeUnit:
+        return cls(node_key=f"{unit.unit_id}@{on.isoformat()}", code=unit.code, name=unit.name,
+                   full_name=unit.full_name, level=unit.level.value, kind=unit.kind.value, valid_from=unit.valid_from,
+                   valid_to=unit.valid_to, on=on, parent_id=unit.parent_id)  # fmt: skip
+
+    @strawberry.field(description="The unit above, on the same day.")
+    async def parent(self, info: Info) -> AdministrativeUnit | None:
+        if self.parent_id is None:
+            return None
+        units = await context(info).registry.gazetteer()
+        view = units.view(self.parent_id, self.on)
+        return None if view is None else AdministrativeUnit.of(view, self.on)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[AdministrativeUnit | None]:
+        units = await context(info).registry.gazetteer()
+        return [_unit_node(units, key) for key in node_ids]
+
+
+def _unit_node(units: Gazetteer, key: str) -> AdministrativeUnit | None:
+    unit_id, _, day = key.rpartition("@")
+    try:
+        on = date.fromisoformat(day)
+    except ValueError:
+        return None
+    view = units.view(unit_id, on)
+    return None if view is None else AdministrativeUnit.of(view, on)
+
+
+@strawberry.type(description="A time in a group of Law on Children Art. 10(1), or in an at-risk category.")
+class Spell:
+    code: str
+    subgroup: str | None
+    start: date
+    end: date | None = strawberry.field(description="First day no longer in it (null: still in it).")
+
+
+@strawberry.type(description="Hồ sơ trẻ em: a child's record as the registry holds it now.")
+class Child(relay.Node):
+    child_id: relay.NodeID[str]
+    full_name: str | None = strawberry.field(description="Null when the child's personal data was erased.")
+    date_of_birth: date
+    sex: str
+    groups: list[Spell]
+    at_risk: list[Spell]
+    died_on: date | None
+    merged_into: str | None = strawberry.field(description="The record this one was merged into, if any.")
+    version: int
+    residence: strawberry.Private[Residence]  # the one in force on `on`
+    on: strawberry.Private[date]
+
+    @classmethod
+    def of(cls, state: ChildState, on: date) -> Child:
+        identity = state.personal if isinstance(state.personal, Identity) else None
+        return cls(
+            child_id=state.child_id, full_name=None if identity is None else identity.full_name,
+            date_of_birth=state.details.date_of_birth, sex=state.details.sex.value,
+            groups=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.groups],
+            at_risk=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.at_risk],
+            died_on=state.died_on, merged_into=state.merged_into, version=state.version,
+            residence=residence_on(state, on), on=on,
+        )  # fmt: skip
+
+    @strawberry.field(description="The commune the child lives in, in the structure in force on the day asked about.")
+    async def commune(self, info: Info) -> AdministrativeUnit | None:
+        units = await context(info).registry.gazetteer()
+        code = units.place(self.residence.commune_code, self.residence.valid_from).unit(Level.COMMUNE, self.on)
+        view = None if code is None else units.find(code, self.on)
+        return None if view is None else AdministrativeUnit.of(view, self.on)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Child | None]:
+        ctx = context(info)
+        return [await read_child(ctx, "node", child_id, ctx.purpose) for child_id in node_ids]
+
+
+def residence_on(state: ChildState, on: date) -> Residence:
+    """The residence in force on `on` (the first one, for a day before the record's first residence)."""
+    return ([r for r in state.residences if r.valid_from <= on] or list(state.residences[:1]))[-1]
+
+
+async def read_child(ctx: Context, operation: str, child_id: str, purpose: str | None) -> Child | None:
+    """A child's record if the principal may read it (None otherwise, or if there is none); logged either way."""
+    principal, on = ctx.principal, ctx.today()
+
+    async def logged(outcome: Outcome, reason: str | None = None) -> None:
+        access = Access(ctx.request_id, operation, "child", child_id[:100], purpose, outcome, reason)
+        await record(ctx.registry.pool, principal, [access])
+
+    if not purpose:
+        await logged(Outcome.DENIED, "no_purpose")
+        return None
+    if not principal.allows(Action.READ_RECORD):
+        await logged(Outcome.DENIED, "role")
+        return None
+    state = await (await ctx.registry.children()).load(child_id) if _plausible_id(child_id) else None
+    if state is None:
+        await logged(Outcome.NOT_FOUND)
+        return None
+    units = await ctx.registry.gazetteer()
+    residence = residence_on(state, on)
+    if not principal.covers(units.place(residence.commune_code, residence.valid_from)):
+        await logged(Outcome.DENIED, "jurisdiction")
+        return None
+    await logged(Outcome.ALLOWED)
+    return Child.of(state, on)
+
+
+def _plausible_id(child_id: str) -> bool:
+    return 0 < len(child_id) <= 100 and child_id.isprintable()
+
+
+@strawberry.type
+class Query:
+    node: relay.Node | None = relay.node(description="Any object by its global id (null if out of reach).")
+
+    @strawberry.field(description="The principal the bearer token names.")
+    def me(self, info: Info) -> PrincipalType:
+        p = context(info).principal
+        return PrincipalType(subject=p.subject, role=p.role.value, unit=p.unit, expires_at=p.expires_at)
+
+    @strawberry.field(description="An administrative unit by its code, as it was on `asOf` (default today).")
+    async def unit(self, info: Info, code: str, as_of: date | None = None) -> AdministrativeUnit | None:
+        ctx = context(info)
+        on = as_of or ctx.today()
+        units = await ctx.registry.gazetteer()
+        try:
+            view = units.find(code, on)
+        except RegistryError as exc:
+            raise bad_input("code", "must be 2 (province), 3 (district) or 5 (commune) digits") from exc
+        return None if view is None else AdministrativeUnit.of(view, on)
+
+    @strawberry.field(description="A child's record by its id; `purpose` says why it is read (logged).")
+    async def child(self, info: Info, child_id: strawberry.ID, purpose: str) -> Child | None:
+        ctx = context(info)
+        try:
+            given = _purpose(purpose, "purpose")
+        except GraphQLError:
+            await read_child(ctx, "child", str(child_id), None)  # logged as refused, for want of a purpose
+            raise
+        return await read_child(ctx, "child", str(child_id), given)
+
+
+def _mask(error: GraphQLError) -> bool:
+    """Mask everything but the errors the API raises on purpose (with a code) and GraphQL's own."""
+    original = error.original_error
+    if original is None:
+        return False  # parse and validation errors: about the query, not the server
+    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
+        return False
+    log.error("unexpected error in %s: %s", error.path, type(original).__name__, exc_info=original)
+    return True
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log what went wrong without the query's text (strawberry's default logs it, and a query can hold a
+        child's name in a literal): the error's code and path, and the request's id in the context."""
+        request = getattr(getattr(execution_context, "context", None), "request_id", "-")
+        for error in errors:
+            code = (error.extensions or {}).get("code") or ("UNEXPECTED" if error.original_error else "INVALID_QUERY")
+            log.info("request %s: GraphQL error %s at %s", request, code, error.path or "-")
+
+
+schema = Schema(
+    query=Query,
+    types=[AdministrativeUnit, Child],
+    config=StrawberryConfig(disable_field_suggestions=True, relay_max_results=100, sort_schema=True),
+    extensions=[
+        lambda: MaxTokensLimiter(max_token_count=2000),
+        lambda: QueryDepthLimiter(max_depth=10),
+        lambda: MaxAliasesLimiter(max_alias_count=10),
+        lambda: MaskErrors(should_mask_error=_mask),
+    ],
+)
+
+
+def sdl() -> str:
+    return schema.as_str() + "\n"
+
+
+__all__ = ["PURPOSE_HEADER", "Context", "schema", "sdl"]

@@ -1,0 +1,178 @@
+"""The GraphQL API over real HTTP (uvicorn on loopback) against a real database: authentication, jurisdiction,
+the access log, limits and the committed SDL."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from strawberry.relay import to_base64
+
+from registry.access import Role
+from registry.access_log import Outcome, entries
+from registry.children import ClassifyChild, RegisterChild, Sex
+from registry.config import Settings, load_settings
+from registry.events import Metadata
+from registry.runtime import Registry as App
+from registry.tokens import issue
+from schema.api import PURPOSE_HEADER, sdl
+from schema.app import create_app
+from tests.conftest import Registry
+
+PROJECT = Path(__file__).resolve().parents[2]
+OFFICER = Metadata(actor_id="officer:api", actor_role="commune_officer")
+TA_LENG = "03405"  # Lai Châu, from 2025-07-01 (formed from Tả Lèng, Giang Ma and Hồ Thầu of Tam Đường)
+CHILD_QUERY = "query($id: ID!, $p: String!) { child(childId: $id, purpose: $p) { fullName dateOfBirth sex groups" \
+              " { code } commune { code name } } }"  # fmt: skip
+
+
+@dataclass
+class Api:
+    url: str
+    settings: Settings
+    child: str
+
+    def token(self, role: Role, unit: str | None, subject: str = "officer:t") -> str:
+        return issue(self.settings, subject, role, unit, timedelta(hours=1))
+
+    def post(self, query: str, token: str | None, variables: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> httpx.Response:  # fmt: skip
+        sent = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.post(self.url, json={"query": query, "variables": variables or {}},
+                          headers={**sent, **(headers or {})}, timeout=30)  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:  # type: ignore[no-untyped-def]
+    master = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    settings = load_settings(database_url=registry.db.owner_url, registry_master_key=master,
+                             registry_data_dir=tmp_path_factory.mktemp("api"))  # fmt: skip
+    app = run(App.open(settings))  # a second process's view of the same database, with the server's key
+    child = str(uuid.uuid4())
+    try:
+        children = run(app.children())
+        run(children.execute(RegisterChild(child, "Lò Thị Hoa", date(2016, 5, 5), Sex.FEMALE, "03400",
+                                           date(2024, 2, 1)), OFFICER))  # fmt: skip
+        run(children.execute(ClassifyChild(child, "disabled", date(2024, 3, 1), "assessment", "mild"), OFFICER))
+    finally:
+        run(app.close())
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started:
+            break
+        time.sleep(0.1)
+    assert server.started
+    try:
+        yield Api(f"http://127.0.0.1:{port}/graphql", settings, child)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_the_committed_sdl_is_the_schema() -> None:
+    assert (PROJECT / "schema" / "schema.graphql").read_text() == sdl(), "run: python -m schema.export"
+
+
+def test_no_or_a_bad_token_is_401_before_any_graphql(api: Api) -> None:
+    for token in (None, "not-a-jwt"):
+        answer = api.post("{ me { subject } }", token)
+        assert answer.status_code == 401 and answer.headers["www-authenticate"].startswith("Bearer")
+        assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert "not-a-jwt" not in answer.text
+
+
+def test_me_and_units_as_of_a_day(api: Api) -> None:
+    token = api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:hoa")
+    me = api.post("{ me { subject role unit } }", token).json()["data"]["me"]
+    assert me == {"subject": "officer:hoa", "role": "commune_officer", "unit": TA_LENG}
+    query = 'query($d: Date) { unit(code: "03405", asOf: $d) { name level parent { code level } } }'
+    now = api.post(query, token).json()["data"]["unit"]
+    assert now == {"name": "Tả Lèng", "level": "commune", "parent": {"code": "12", "level": "province"}}
+    then = api.post(query, token, {"d": "2024-01-01"}).json()["data"]["unit"]
+    assert then == {"name": "Giang Ma", "level": "commune", "parent": {"code": "106", "level": "district"}}
+    bad = api.post('{ unit(code: "12a") { name } }', token).json()["errors"][0]
+    assert bad["extensions"] == {"code": "BAD_USER_INPUT", "field": "code"}
+
+
+def test_a_child_is_read_within_jurisdiction_and_every_read_is_logged(api: Api, run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    variables = {"id": api.child, "p": "case review"}
+    personas = {
+        "officer:home": (Role.COMMUNE_OFFICER, TA_LENG, True),  # the commune the legacy Tả Lèng became
+        "officer:district": (Role.DISTRICT_OFFICER, "106", True),  # Tam Đường, the former district
+        "officer:province": (Role.PROVINCE_OFFICER, "12", True),
+        "officer:other": (Role.COMMUNE_OFFICER, "03394", False),  # a neighbouring commune
+        "officer:otherprovince": (Role.PROVINCE_OFFICER, "11", False),
+        "auditor:1": (Role.AUDITOR, None, True),
+        "client:ndb": (Role.INTEGRATION_CLIENT, None, False),  # import and feed only
+    }
+    for subject, (role, unit, allowed) in personas.items():
+        answer = api.post(CHILD_QUERY, api.token(role, unit, subject), variables)
+        assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+        child = answer.json()["data"]["child"]
+        if allowed:
+            assert child["fullName"] == "Lò Thị Hoa" and child["groups"] == [{"code": "disabled"}], subject
+            assert child["commune"] == {"code": "03405", "name": "Tả Lèng"}  # where the record lies today
+        else:
+            assert child is None, subject
+        logged = run(entries(registry.db.pool, subject=subject, record_kind="child", record_id=api.child))
+        assert [(e.outcome, e.purpose) for e in logged] == [
+            (Outcome.ALLOWED if allowed else Outcome.DENIED, "case review")], subject  # fmt: skip
+    nobody = api.post(CHILD_QUERY, api.token(Role.AUDITOR, None, "auditor:2"), {"id": "no-such", "p": "review"})
+    assert nobody.json()["data"]["child"] is None  # the same null as out of reach
+    assert run(entries(registry.db.pool, subject="auditor:2"))[-1].outcome is Outcome.NOT_FOUND
+    silent = api.post(CHILD_QUERY, api.token(Role.AUDITOR, None, "auditor:3"), {"id": api.child, "p": " "}).json()
+    assert silent["data"] == {"child": None}
+    assert silent["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "purpose"}
+    refused = run(entries(registry.db.pool, subject="auditor:3"))
+    assert [(e.outcome, e.reason) for e in refused] == [(Outcome.DENIED, "no_purpose")]
+
+
+def test_node_reads_a_child_with_the_request_s_purpose(api: Api) -> None:
+    token = api.token(Role.COMMUNE_OFFICER, TA_LENG)
+    query = "query($id: ID!) { node(id: $id) { ... on Child { fullName } } }"
+    node_id = to_base64("Child", api.child)
+    with_purpose = api.post(query, token, {"id": node_id}, {PURPOSE_HEADER: "home visit"}).json()
+    assert with_purpose["data"]["node"] == {"fullName": "Lò Thị Hoa"}
+    assert api.post(query, token, {"id": node_id}).json()["data"]["node"] is None  # no purpose: not served
+    elsewhere = api.token(Role.COMMUNE_OFFICER, "03394")
+    assert api.post(query, elsewhere, {"id": node_id}, {PURPOSE_HEADER: "x y z"}).json()["data"]["node"] is None
+
+
+def test_limits_and_bad_queries_never_give_a_5xx(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = api.token(Role.AUDITOR, None)
+    named = api.post('{ child(childId: "x", purpose: "tìm Nguyễn Thị Secret") { sexx } }', token)
+    assert named.status_code < 500 and named.json()["errors"]
+    assert "Secret" not in caplog.text  # query text, where names can hide, never reaches the logs
+    deep = '{ unit(code: "03405") { ' + "parent { " * 12 + "code" + " }" * 12 + " } }"
+    aliases = "{ " + " ".join(f"a{n}: me {{ subject }}" for n in range(12)) + " }"
+    for query in (deep, aliases, "{ me { subjet } }", "{ me {", "query { child(childId: 1) { sex } }"):
+        answer = api.post(query, token)
+        assert answer.status_code < 500 and answer.json()["errors"], query
+        assert "Did you mean" not in answer.text  # no field suggestions
+    page = httpx.get(api.url, headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    get = httpx.get(api.url, params={"query": "{ me { subject } }"}, headers={"Authorization": f"Bearer {token}"})
+    assert get.status_code >= 400 and get.status_code < 500  # queries over GET are not accepted
