@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -80,9 +82,12 @@ def run(runner: asyncio.Runner) -> Callable[[Coroutine[Any, Any, T]], T]:
 
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with server_url(os.environ.get("DATABASE_URL"), tmp_path_factory.mktemp("embedded")) as url:
-        yield url
+def admin_url() -> Iterator[str]:
+    # Not under pytest's basetemp: pytest deletes all but the last three of those, so a second test run by the same
+    # user (a developer's, beside CI) would delete this run's data directory under its running server.
+    with tempfile.TemporaryDirectory(prefix="registry-test-pg-") as scratch:
+        with server_url(os.environ.get("DATABASE_URL"), Path(scratch)) as url:
+            yield url
 
 
 @dataclass
