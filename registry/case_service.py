@@ -51,8 +51,9 @@ class CaseRegister:
         self._children = children
         self._clock = clock
 
-    async def load(self, case_id: str) -> CaseState | None:
-        return await self._streams.load(case_id)
+    async def load(self, case_id: str, *, before: datetime | None = None) -> CaseState | None:
+        """The case as stored (None if there is none); with `before`, as it stood just before that time."""
+        return await self._streams.load(case_id, before=before)
 
     async def cases_of(self, child_id: str) -> list[str]:
         """The ids of the cases that concern a child, oldest first (reads every case event: until projections)."""

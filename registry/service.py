@@ -62,9 +62,12 @@ class SealedStreams(Generic[S]):
     def stream(self, subject_id: str) -> str:
         return f"{self._type}:{subject_id}"
 
-    async def load(self, subject_id: str) -> S | None:
-        """The subject's state as stored (None if it has no stream), personal parts opened with its key."""
+    async def load(self, subject_id: str, *, before: datetime | None = None) -> S | None:
+        """The subject's state as stored (None if it has no stream), personal parts opened with its key; with
+        `before`, as the world was just before that time (only events that occurred earlier are folded)."""
         events = await self.store.read_stream(self.stream(subject_id))
+        if before is not None:
+            events = [e for e in events if e.occurred_at < before]
         if not events:
             return None
         erased = self._erasure is not None and any(e.event_type == self._erasure for e in events)

@@ -32,7 +32,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from registry.access import Action, Principal
-from registry.access_log import Access, Outcome, record
+from registry.access_log import Access, Outcome, entries, record
+from registry.cases import CaseState
 from registry.children import ChildState, Identity, Residence
 from registry.errors import RegistryError
 from registry.gazetteer import Gazetteer, UnitView
@@ -42,6 +43,7 @@ from registry.units import Level
 
 log = logging.getLogger(__name__)
 
+MAX_PAGE = 100  # the most items a list gives at once
 PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
 
 
@@ -218,6 +220,148 @@ def _plausible_id(child_id: str) -> bool:
     return 0 < len(child_id) <= 100 and child_id.isprintable()
 
 
+@strawberry.type(description="A legal time limit of the case's current cycle (registry/deadlines.py).")
+class CaseDeadline:
+    code: str
+    step: str
+    due_at: datetime
+    met_at: datetime | None
+    status: str = strawberry.field(description="pending, due_soon, overdue, met or met_late, at the time asked.")
+
+
+@strawberry.type(description="Hồ sơ vụ việc: a child-protection case (Decree 56/2017 Arts. 25-30).")
+class Case(relay.Node):
+    case_id: relay.NodeID[str]
+    stage: str
+    channel: str
+    case_types: list[str]
+    received_at: datetime
+    risk_level: str | None
+    emergency: bool
+    officer_id: str | None
+    child_ids: list[str] = strawberry.field(description="Read each child with `child` (its own purpose and log).")
+    closed_reason: str | None
+    cycle: int
+    version: int
+    deadlines: list[CaseDeadline]
+    until: datetime | None = strawberry.field(
+        description="Set when the caller's commune handled the case only until a transfer: the case as it stood "
+        "then, and nothing later."
+    )
+    commune_code: strawberry.Private[str]
+    since: strawberry.Private[date]
+    on: strawberry.Private[date]
+
+    @classmethod
+    def of(cls, state: CaseState, now: datetime, until: datetime | None) -> Case:
+        place = state.jurisdictions[-1]
+        deadlines = [CaseDeadline(code=d.deadline.code, step=d.deadline.step, due_at=d.due_at, met_at=d.met_at,
+                                  status=d.status.value) for d in state.deadlines(until or now)]  # fmt: skip
+        return cls(
+            case_id=state.case_id, stage=state.stage.value, channel=state.channel.value,
+            case_types=[t.value for t in state.case_types], received_at=state.received_at,
+            risk_level=None if state.risk_level is None else state.risk_level.value, emergency=state.emergency,
+            officer_id=state.officer_id, child_ids=list(state.child_ids),
+            closed_reason=None if state.closed is None else state.closed.reason.value, cycle=state.cycle,
+            version=state.version, deadlines=deadlines, until=until, commune_code=place.commune_code,
+            since=place.since.astimezone(VIETNAM).date(), on=(until or now).astimezone(VIETNAM).date(),
+        )  # fmt: skip
+
+    @strawberry.field(description="The commune responsible, in the structure in force on the day asked about.")
+    async def commune(self, info: Info) -> AdministrativeUnit | None:
+        units = await context(info).registry.gazetteer()
+        code = units.place(self.commune_code, self.since).unit(Level.COMMUNE, self.on)
+        view = None if code is None else units.find(code, self.on)
+        return None if view is None else AdministrativeUnit.of(view, self.on)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Case | None]:
+        ctx = context(info)
+        return [await read_case(ctx, "node", case_id, ctx.purpose) for case_id in node_ids]
+
+
+async def read_case(ctx: Context, operation: str, case_id: str, purpose: str | None) -> Case | None:
+    """A case if the principal may read it, logged either way. A case transferred between communes is visible
+    to each side for its own period: the commune it left sees it as it stood until the transfer."""
+    principal, now = ctx.principal, datetime.now(UTC)
+
+    async def logged(outcome: Outcome, reason: str | None = None) -> None:
+        access = Access(ctx.request_id, operation, "case", case_id[:100], purpose, outcome, reason)
+        await record(ctx.registry.pool, principal, [access])
+
+    if not purpose:
+        await logged(Outcome.DENIED, "no_purpose")
+        return None
+    if not principal.allows(Action.READ_RECORD):
+        await logged(Outcome.DENIED, "role")
+        return None
+    cases = await ctx.registry.cases()
+    state = await cases.load(case_id) if _plausible_id(case_id) else None
+    if state is None:
+        await logged(Outcome.NOT_FOUND)
+        return None
+    units = await ctx.registry.gazetteer()
+    periods = state.jurisdictions
+    for index in range(len(periods) - 1, -1, -1):
+        period = periods[index]
+        if principal.covers(units.place(period.commune_code, period.since.astimezone(VIETNAM).date())):
+            if index == len(periods) - 1:
+                await logged(Outcome.ALLOWED)
+                return Case.of(state, now, None)
+            until = periods[index + 1].since
+            before = await cases.load(case_id, before=until)
+            assert before is not None  # the report came before the transfer
+            await logged(Outcome.ALLOWED, "former_jurisdiction")
+            return Case.of(before, now, until)
+    await logged(Outcome.DENIED, "jurisdiction")
+    return None
+
+
+@strawberry.type(description="An entry of the access log (auditors only).")
+class AccessLogEntry:
+    at: datetime
+    request_id: str
+    subject: str
+    role: str
+    unit: str | None
+    operation: str
+    record_kind: str
+    record_id: str | None
+    purpose: str | None
+    outcome: str
+    reason: str | None
+
+
+@strawberry.type
+class AccessLogEdge:
+    cursor: str
+    node: AccessLogEntry
+
+
+@strawberry.type(description="A page of the access log, oldest first; `after` the `endCursor` for the next.")
+class AccessLogConnection:
+    edges: list[AccessLogEdge]
+    page_info: relay.PageInfo
+
+
+def _log_cursor(entry_id: int) -> str:
+    return relay.to_base64("AccessLog", entry_id)
+
+
+def _after(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        kind, value = relay.from_base64(cursor)
+        if kind != "AccessLog":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, TypeError) as exc:
+        raise bad_input("after", "is not a cursor of this list") from exc
+
+
 @strawberry.type
 class Query:
     node: relay.Node | None = relay.node(description="Any object by its global id (null if out of reach).")
@@ -248,6 +392,44 @@ class Query:
             raise
         return await read_child(ctx, "child", str(child_id), given)
 
+    @strawberry.field(description="A case by its id; `purpose` says why it is read (logged).")
+    async def case(self, info: Info, case_id: strawberry.ID, purpose: str) -> Case | None:
+        ctx = context(info)
+        try:
+            given = _purpose(purpose, "purpose")
+        except GraphQLError:
+            await read_case(ctx, "case", str(case_id), None)  # logged as refused, for want of a purpose
+            raise
+        return await read_case(ctx, "case", str(case_id), given)
+
+    @strawberry.field(description="Who read which record, when and why (auditors; this read is logged too).")
+    async def access_log(
+        self, info: Info, purpose: str, first: int = 50, after: str | None = None, record_kind: str | None = None,
+        record_id: str | None = None, subject: str | None = None,
+    ) -> AccessLogConnection:  # fmt: skip
+        ctx = context(info)
+        given = _purpose(purpose, "purpose")
+        if not 1 <= first <= MAX_PAGE:
+            raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
+        start = _after(after)
+        allowed = ctx.principal.allows(Action.READ_ACCESS_LOG)
+        outcome, reason = (Outcome.ALLOWED, None) if allowed else (Outcome.DENIED, "role")
+        access = Access(ctx.request_id, "accessLog", "access_log", record_id, given, outcome, reason)
+        await record(ctx.registry.pool, ctx.principal, [access])
+        if not allowed:
+            raise GraphQLError("only auditors read the access log", extensions={"code": "FORBIDDEN"})
+        found = await entries(ctx.registry.pool, record_kind=record_kind, record_id=record_id, subject=subject,
+                              after=start, limit=first + 1)  # fmt: skip
+        page = found[:first]
+        edges = [AccessLogEdge(cursor=_log_cursor(e.id), node=AccessLogEntry(
+            at=e.at, request_id=e.request_id, subject=e.subject, role=e.role, unit=e.unit, operation=e.operation,
+            record_kind=e.record_kind, record_id=e.record_id, purpose=e.purpose, outcome=e.outcome.value,
+            reason=e.reason)) for e in page]  # fmt: skip
+        info_ = relay.PageInfo(has_next_page=len(found) > first, has_previous_page=start > 0,
+                               start_cursor=edges[0].cursor if edges else None,
+                               end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
+        return AccessLogConnection(edges=edges, page_info=info_)
+
 
 def _mask(error: GraphQLError) -> bool:
     """Mask everything but the errors the API raises on purpose (with a code) and GraphQL's own."""
@@ -272,7 +454,7 @@ class Schema(strawberry.Schema):
 
 schema = Schema(
     query=Query,
-    types=[AdministrativeUnit, Child],
+    types=[AdministrativeUnit, Case, Child],
     config=StrawberryConfig(disable_field_suggestions=True, relay_max_results=100, sort_schema=True),
     extensions=[
         lambda: MaxTokensLimiter(max_token_count=2000),

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,11 @@ from strawberry.relay import to_base64
 
 from registry.access import Role
 from registry.access_log import Outcome, entries
+from registry.cases import AssessRisk, CaseType, Channel, ReceiveReport, ReporterKind, RiskLevel, TransferCase
 from registry.children import ClassifyChild, RegisterChild, Sex
 from registry.config import Settings, load_settings
 from registry.events import Metadata
+from registry.law import VIETNAM
 from registry.runtime import Registry as App
 from registry.tokens import issue
 from schema.api import PURPOSE_HEADER, sdl
@@ -35,6 +37,10 @@ from tests.conftest import Registry
 PROJECT = Path(__file__).resolve().parents[2]
 OFFICER = Metadata(actor_id="officer:api", actor_role="commune_officer")
 TA_LENG = "03405"  # Lai Châu, from 2025-07-01 (formed from Tả Lèng, Giang Ma and Hồ Thầu of Tam Đường)
+RECEIVED = datetime(2026, 10, 1, 9, tzinfo=VIETNAM)
+TRANSFERRED = datetime(2026, 10, 5, 14, tzinfo=VIETNAM)
+CASE_QUERY = "query($id: ID!) { case(caseId: $id, purpose: \"case conference\") { stage riskLevel until" \
+             " commune { code } childIds deadlines { code status } } }"  # fmt: skip
 CHILD_QUERY = "query($id: ID!, $p: String!) { child(childId: $id, purpose: $p) { fullName dateOfBirth sex groups" \
               " { code } commune { code name } } }"  # fmt: skip
 
@@ -44,6 +50,7 @@ class Api:
     url: str
     settings: Settings
     child: str
+    case: str
 
     def token(self, role: Role, unit: str | None, subject: str = "officer:t") -> str:
         return issue(self.settings, subject, role, unit, timedelta(hours=1))
@@ -67,12 +74,18 @@ def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> It
     settings = load_settings(database_url=registry.db.owner_url, registry_master_key=master,
                              registry_data_dir=tmp_path_factory.mktemp("api"))  # fmt: skip
     app = run(App.open(settings))  # a second process's view of the same database, with the server's key
-    child = str(uuid.uuid4())
+    child, case = str(uuid.uuid4()), str(uuid.uuid4())
     try:
         children = run(app.children())
         run(children.execute(RegisterChild(child, "Lò Thị Hoa", date(2016, 5, 5), Sex.FEMALE, "03400",
                                            date(2024, 2, 1)), OFFICER))  # fmt: skip
         run(children.execute(ClassifyChild(child, "disabled", date(2024, 3, 1), "assessment", "mild"), OFFICER))
+        cases = run(app.cases())
+        run(cases.execute(ReceiveReport(case, RECEIVED, Channel.SCHOOL, ReporterKind.TEACHER, (CaseType.NEGLECT,),
+                                        TA_LENG, "left alone", child_ids=(child,)), OFFICER))  # fmt: skip
+        run(cases.execute(TransferCase(case, TRANSFERRED, "03394", "the family moved"), OFFICER))
+        run(cases.execute(AssessRisk(case, TRANSFERRED + timedelta(hours=5), RiskLevel.HIGH, emergency=False),
+                          OFFICER))  # fmt: skip
     finally:
         run(app.close())
     port = free_port()
@@ -85,7 +98,7 @@ def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> It
         time.sleep(0.1)
     assert server.started
     try:
-        yield Api(f"http://127.0.0.1:{port}/graphql", settings, child)
+        yield Api(f"http://127.0.0.1:{port}/graphql", settings, child, case)
     finally:
         server.should_exit = True
         thread.join(30)
@@ -176,3 +189,44 @@ def test_limits_and_bad_queries_never_give_a_5xx(api: Api, caplog: pytest.LogCap
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     get = httpx.get(api.url, params={"query": "{ me { subject } }"}, headers={"Authorization": f"Bearer {token}"})
     assert get.status_code >= 400 and get.status_code < 500  # queries over GET are not accepted
+
+
+def test_a_transferred_case_is_seen_by_each_side_for_its_own_period(api: Api, run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    now = api.post(CASE_QUERY, api.token(Role.COMMUNE_OFFICER, "03394", "officer:new"), {"id": api.case}).json()
+    assert now["data"]["case"]["stage"] == "assessed" and now["data"]["case"]["riskLevel"] == "high"
+    assert now["data"]["case"]["until"] is None and now["data"]["case"]["commune"] == {"code": "03394"}
+    before = api.post(CASE_QUERY, api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:old"), {"id": api.case}).json()
+    case = before["data"]["case"]
+    assert (case["stage"], case["riskLevel"], case["commune"]) == ("received", None, {"code": TA_LENG})
+    assert datetime.fromisoformat(case["until"]) == TRANSFERRED and case["childIds"] == [api.child]
+    far = api.post(CASE_QUERY, api.token(Role.COMMUNE_OFFICER, "03253", "officer:far"), {"id": api.case}).json()
+    assert far["data"]["case"] is None
+    outcomes = {s: run(entries(registry.db.pool, subject=s, record_kind="case"))[-1] for s in
+                ("officer:new", "officer:old", "officer:far")}  # fmt: skip
+    assert {s: (e.outcome, e.reason) for s, e in outcomes.items()} == {
+        "officer:new": (Outcome.ALLOWED, None), "officer:old": (Outcome.ALLOWED, "former_jurisdiction"),
+        "officer:far": (Outcome.DENIED, "jurisdiction")}  # fmt: skip
+
+
+def test_only_auditors_read_the_access_log_and_their_reading_is_logged(api: Api, run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    api.post(CASE_QUERY, api.token(Role.PROVINCE_OFFICER, "12", "officer:paged"), {"id": api.case})
+    api.post(CASE_QUERY, api.token(Role.PROVINCE_OFFICER, "12", "officer:paged"), {"id": api.case})
+    query = "query($a: String) { accessLog(purpose: \"quarterly review\", subject: \"officer:paged\", first: 1," \
+            " after: $a) { edges { cursor node { subject outcome recordKind purpose } } pageInfo { hasNextPage" \
+            " endCursor } } }"  # fmt: skip
+    auditor = api.token(Role.AUDITOR, None, "auditor:log")
+    first = api.post(query, auditor).json()["data"]["accessLog"]
+    assert [e["node"] for e in first["edges"]] == [
+        {"subject": "officer:paged", "outcome": "allowed", "recordKind": "case", "purpose": "case conference"}
+    ]
+    assert first["pageInfo"]["hasNextPage"]
+    second = api.post(query, auditor, {"a": first["pageInfo"]["endCursor"]}).json()["data"]["accessLog"]
+    assert len(second["edges"]) == 1 and not second["pageInfo"]["hasNextPage"]
+    assert second["edges"][0]["cursor"] != first["edges"][0]["cursor"]
+    refused = api.post(query, api.token(Role.PROVINCE_OFFICER, "12", "officer:curious")).json()
+    assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    reads = run(entries(registry.db.pool, record_kind="access_log"))
+    assert {(e.subject, e.outcome) for e in reads} >= {("auditor:log", Outcome.ALLOWED),
+                                                      ("officer:curious", Outcome.DENIED)}  # fmt: skip
+    bad = api.post(query, auditor, {"a": "bm90LWEtY3Vyc29y"}).json()
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
