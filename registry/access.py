@@ -27,11 +27,12 @@ aggregates; every such read carries a purpose and is logged (schema/).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from .errors import InvalidInput
-from .gazetteer import Placement
+from .gazetteer import Gazetteer, Placement
+from .law import TWO_TIER_FROM
 from .units import Level, level_of
 
 
@@ -111,4 +112,25 @@ class Principal:
         return found is not None and found == self.unit
 
 
-__all__ = ["JURISDICTION_LEVEL", "PERMISSIONS", "Action", "Principal", "Role"]
+def reaches(principal: Principal, units: Gazetteer, code: str, today: date) -> bool:
+    """Whether a whole unit lies within the principal's jurisdiction, so that its lists may be read: a commune or
+    province of today's map, or a district of 2025-06-30 (a former district)."""
+    level = JURISDICTION_LEVEL[principal.role]
+    if level is None:
+        return True
+    if level_of(code, "unit") is Level.DISTRICT:
+        if principal.unit == code:
+            return True
+        last_day = TWO_TIER_FROM - timedelta(days=1)
+        if level is not Level.PROVINCE or units.find(code, last_day) is None:
+            return False
+        province = units.path(code, last_day)[-1].code
+        return any(s.unit.code == principal.unit for s in units.successors(province, last_day, today))
+    if units.find(code, today) is None:
+        return False
+    if level_of(code) is Level.PROVINCE:
+        return level is Level.PROVINCE and principal.unit == code
+    return principal.covers(units.place(code, today))
+
+
+__all__ = ["JURISDICTION_LEVEL", "PERMISSIONS", "Action", "Principal", "Role", "reaches"]

@@ -31,15 +31,15 @@ from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimite
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
-from registry.access import Action, Principal
+from registry.access import Action, Principal, reaches
 from registry.access_log import Access, Outcome, entries, record
 from registry.cases import CaseState
-from registry.children import ChildState, Identity, Residence
+from registry.children import ChildState, Identity, Residence, add_years
 from registry.errors import RegistryError
 from registry.gazetteer import Gazetteer, UnitView
-from registry.law import VIETNAM
+from registry.law import CHILD_AGE_LIMIT, VIETNAM
 from registry.runtime import Registry
-from registry.units import Level
+from registry.units import Level, level_of
 
 log = logging.getLogger(__name__)
 
@@ -346,20 +346,75 @@ class AccessLogConnection:
     page_info: relay.PageInfo
 
 
-def _log_cursor(entry_id: int) -> str:
-    return relay.to_base64("AccessLog", entry_id)
+@strawberry.type
+class ChildEdge:
+    cursor: str
+    node: Child
 
 
-def _after(cursor: str | None) -> int:
+@strawberry.type(description="A page of children, by id; `after` the `endCursor` for the next.")
+class ChildConnection:
+    edges: list[ChildEdge]
+    page_info: relay.PageInfo
+
+
+def _cursor(kind: str, value: str) -> str:
+    return relay.to_base64(kind, value)
+
+
+def _cursor_value(kind: str, cursor: str | None, field_name: str = "after") -> str | None:
     if cursor is None:
-        return 0
+        return None
     try:
-        kind, value = relay.from_base64(cursor)
-        if kind != "AccessLog":
-            raise ValueError(kind)
-        return int(value)
+        found, value = relay.from_base64(cursor)
     except (ValueError, TypeError) as exc:
-        raise bad_input("after", "is not a cursor of this list") from exc
+        raise bad_input(field_name, "is not a cursor of this list") from exc
+    if found != kind:
+        raise bad_input(field_name, "is not a cursor of this list")
+    return str(value)
+
+
+_UNIT_COLUMN = {Level.COMMUNE: "commune_now", Level.DISTRICT: "district_code", Level.PROVINCE: "province_now"}
+
+
+async def list_children(
+    ctx: Context, unit: str, purpose: str, first: int, after: str | None, group: str | None
+) -> ChildConnection:
+    """The children living in a unit today (the child register's read model), a page at a time; every record
+    served is logged, and a unit out of reach is refused (and logged)."""
+    principal, today = ctx.principal, ctx.today()
+    if not 1 <= first <= MAX_PAGE:
+        raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
+    start = _cursor_value("ChildCursor", after) or ""
+    units = await ctx.registry.gazetteer()
+    try:
+        level = level_of(unit, "unit")
+    except RegistryError as exc:
+        raise bad_input("unit", "must be 2 (province), 3 (district) or 5 (commune) digits") from exc
+    allowed = principal.allows(Action.READ_RECORD) and reaches(principal, units, unit, today)
+    if not allowed:
+        reason = "role" if not principal.allows(Action.READ_RECORD) else "jurisdiction"
+        await record(ctx.registry.pool, principal,
+                     [Access(ctx.request_id, "children", "child", None, purpose, Outcome.DENIED, reason)])  # fmt: skip
+        raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
+    rows = await ctx.registry.pool.fetch(
+        f"SELECT child_id FROM read.children WHERE {_UNIT_COLUMN[level]} = $1 AND merged_into IS NULL"
+        " AND died_on IS NULL AND date_of_birth > $2 AND child_id > $3 AND ($4::text IS NULL OR $4 = ANY(groups))"
+        " ORDER BY child_id LIMIT $5",
+        unit, add_years(today, -CHILD_AGE_LIMIT), start, group, first + 1,
+    )  # fmt: skip
+    register = await ctx.registry.children()
+    edges = []
+    for row in rows[:first]:
+        state = await register.load(row["child_id"])
+        if state is not None:
+            edges.append(ChildEdge(cursor=_cursor("ChildCursor", state.child_id), node=Child.of(state, today)))
+    served = [Access(ctx.request_id, "children", "child", e.node.child_id, purpose, Outcome.ALLOWED) for e in edges]
+    await record(ctx.registry.pool, principal, served)
+    page = relay.PageInfo(has_next_page=len(rows) > first, has_previous_page=bool(start),
+                          start_cursor=edges[0].cursor if edges else None,
+                          end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
+    return ChildConnection(edges=edges, page_info=page)
 
 
 @strawberry.type
@@ -392,6 +447,15 @@ class Query:
             raise
         return await read_child(ctx, "child", str(child_id), given)
 
+    @strawberry.field(
+        description="The children living in a unit today (commune or province of today's map, or "
+        "a district of 2025-06-30), by id; each record served is logged with `purpose`."
+    )
+    async def children(
+        self, info: Info, unit: str, purpose: str, first: int = 20, after: str | None = None, group: str | None = None
+    ) -> ChildConnection:
+        return await list_children(context(info), unit, _purpose(purpose, "purpose"), first, after, group)
+
     @strawberry.field(description="A case by its id; `purpose` says why it is read (logged).")
     async def case(self, info: Info, case_id: strawberry.ID, purpose: str) -> Case | None:
         ctx = context(info)
@@ -411,7 +475,10 @@ class Query:
         given = _purpose(purpose, "purpose")
         if not 1 <= first <= MAX_PAGE:
             raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
-        start = _after(after)
+        try:
+            start = int(_cursor_value("AccessLog", after) or 0)
+        except ValueError as exc:
+            raise bad_input("after", "is not a cursor of this list") from exc
         allowed = ctx.principal.allows(Action.READ_ACCESS_LOG)
         outcome, reason = (Outcome.ALLOWED, None) if allowed else (Outcome.DENIED, "role")
         access = Access(ctx.request_id, "accessLog", "access_log", record_id, given, outcome, reason)
@@ -421,7 +488,7 @@ class Query:
         found = await entries(ctx.registry.pool, record_kind=record_kind, record_id=record_id, subject=subject,
                               after=start, limit=first + 1)  # fmt: skip
         page = found[:first]
-        edges = [AccessLogEdge(cursor=_log_cursor(e.id), node=AccessLogEntry(
+        edges = [AccessLogEdge(cursor=_cursor("AccessLog", str(e.id)), node=AccessLogEntry(
             at=e.at, request_id=e.request_id, subject=e.subject, role=e.role, unit=e.unit, operation=e.operation,
             record_kind=e.record_kind, record_id=e.record_id, purpose=e.purpose, outcome=e.outcome.value,
             reason=e.reason)) for e in page]  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.access import PERMISSIONS, Action, Principal, Role
+from registry.access import PERMISSIONS, Action, Principal, Role, reaches
 from registry.errors import InvalidInput
 from registry.gazetteer import Gazetteer
 from registry.law import TWO_TIER_FROM
@@ -93,3 +93,18 @@ def test_a_principal_names_a_unit_of_its_role_s_level(role: Role, unit: str | No
     with pytest.raises(InvalidInput) as caught:
         principal(role, unit)
     assert (caught.value.field, caught.value.reason) == ("unit", reason)
+
+
+def test_which_whole_units_a_principal_reaches() -> None:
+    assert reaches(principal(Role.COMMUNE_OFFICER, "03405"), UNITS, "03405", TODAY)
+    assert not reaches(principal(Role.COMMUNE_OFFICER, "03405"), UNITS, "03394", TODAY)
+    assert not reaches(principal(Role.COMMUNE_OFFICER, "03405"), UNITS, "12", TODAY)
+    province = principal(Role.PROVINCE_OFFICER, "12")
+    assert reaches(province, UNITS, "12", TODAY) and reaches(province, UNITS, "03405", TODAY)
+    assert reaches(province, UNITS, "106", TODAY)  # a former district of Lai Châu
+    assert not reaches(province, UNITS, "11", TODAY) and not reaches(province, UNITS, "03253", TODAY)
+    district = principal(Role.DISTRICT_OFFICER, "106")
+    assert reaches(district, UNITS, "106", TODAY) and reaches(district, UNITS, "03405", TODAY)  # formed within 106
+    assert not reaches(district, UNITS, "12", TODAY) and not reaches(district, UNITS, "107", TODAY)
+    assert reaches(principal(Role.AUDITOR, None), UNITS, "11", TODAY)
+    assert not reaches(province, UNITS, "99999", TODAY)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from strawberry.relay import to_base64
+from strawberry.relay import from_base64, to_base64
 
 from registry.access import Role
 from registry.access_log import Outcome, entries
@@ -51,6 +51,7 @@ class Api:
     settings: Settings
     child: str
     case: str
+    others: list[str]  # two more children of Tả Lèng, and one of Sìn Suối Hồ (03394)
 
     def token(self, role: Role, unit: str | None, subject: str = "officer:t") -> str:
         return issue(self.settings, subject, role, unit, timedelta(hours=1))
@@ -74,12 +75,15 @@ def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> It
     settings = load_settings(database_url=registry.db.owner_url, registry_master_key=master,
                              registry_data_dir=tmp_path_factory.mktemp("api"))  # fmt: skip
     app = run(App.open(settings))  # a second process's view of the same database, with the server's key
-    child, case = str(uuid.uuid4()), str(uuid.uuid4())
+    child, case, others = str(uuid.uuid4()), str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(3)]
     try:
         children = run(app.children())
         run(children.execute(RegisterChild(child, "Lò Thị Hoa", date(2016, 5, 5), Sex.FEMALE, "03400",
                                            date(2024, 2, 1)), OFFICER))  # fmt: skip
         run(children.execute(ClassifyChild(child, "disabled", date(2024, 3, 1), "assessment", "mild"), OFFICER))
+        for other, commune in zip(others, (TA_LENG, TA_LENG, "03394"), strict=True):
+            run(children.execute(RegisterChild(other, "Lò Văn Pao", date(2018, 1, 1), Sex.MALE, commune,
+                                               date(2025, 8, 1)), OFFICER))  # fmt: skip
         cases = run(app.cases())
         run(cases.execute(ReceiveReport(case, RECEIVED, Channel.SCHOOL, ReporterKind.TEACHER, (CaseType.NEGLECT,),
                                         TA_LENG, "left alone", child_ids=(child,)), OFFICER))  # fmt: skip
@@ -98,7 +102,7 @@ def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> It
         time.sleep(0.1)
     assert server.started
     try:
-        yield Api(f"http://127.0.0.1:{port}/graphql", settings, child, case)
+        yield Api(f"http://127.0.0.1:{port}/graphql", settings, child, case, others)
     finally:
         server.should_exit = True
         thread.join(30)
@@ -230,3 +234,51 @@ def test_only_auditors_read_the_access_log_and_their_reading_is_logged(api: Api,
                                                       ("officer:curious", Outcome.DENIED)}  # fmt: skip
     bad = api.post(query, auditor, {"a": "bm90LWEtY3Vyc29y"}).json()
     assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+
+
+LIST = (
+    'query($u: String!, $a: String, $g: String) { children(unit: $u, purpose: "annual review", first: 2,'
+    " after: $a, group: $g) { edges { cursor node { id fullName } } pageInfo { hasNextPage endCursor } } }"
+)
+
+
+def listed(api: Api, token: str, unit: str, group: str | None = None) -> list[str]:
+    """Every child of a unit, page by page (waiting for the read model to catch up with the fixture's events)."""
+    for _ in range(100):
+        ids, after = [], None
+        while True:
+            answer = api.post(LIST, token, {"u": unit, "a": after, "g": group}).json()
+            assert "errors" not in answer, answer
+            page = answer["data"]["children"]
+            ids += [relay_id(e["node"]["id"]) for e in page["edges"]]
+            assert len(page["edges"]) <= 2
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        if ids:
+            return ids
+        time.sleep(0.2)
+    return []
+
+
+def relay_id(global_id: str) -> str:
+    return from_base64(global_id)[1]
+
+
+def test_children_of_a_unit_page_by_page_within_jurisdiction(api: Api, run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    ta_leng = sorted([api.child, *api.others[:2]])
+    assert listed(api, api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:lister"), TA_LENG) == ta_leng
+    assert listed(api, api.token(Role.COMMUNE_OFFICER, TA_LENG), TA_LENG, "disabled") == [api.child]
+    assert set(ta_leng) <= set(listed(api, api.token(Role.DISTRICT_OFFICER, "106"), "106"))
+    assert set(ta_leng) | {api.others[2]} <= set(listed(api, api.token(Role.PROVINCE_OFFICER, "12"), "12"))
+    logged = run(entries(registry.db.pool, subject="officer:lister", record_kind="child"))
+    assert sorted(e.record_id or "" for e in logged) == ta_leng and {e.purpose for e in logged} == {"annual review"}
+    for role, unit, subject in ((Role.COMMUNE_OFFICER, "03394", "officer:nosy"),
+                                (Role.INTEGRATION_CLIENT, None, "client:list")):  # fmt: skip
+        refused = api.post(LIST, api.token(role, unit, subject), {"u": TA_LENG}).json()
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN" and refused["data"] is None
+        assert run(entries(registry.db.pool, subject=subject))[-1].outcome is Outcome.DENIED
+    token = api.token(Role.AUDITOR, None)
+    for variables, field in (({"u": "1x"}, "unit"), ({"u": TA_LENG, "a": "bm9wZQ=="}, "after")):
+        bad = api.post(LIST, token, variables).json()["errors"][0]["extensions"]
+        assert bad == {"code": "BAD_USER_INPUT", "field": field}
