@@ -23,11 +23,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
@@ -36,6 +38,7 @@ from registry.access_log import Access, Outcome, entries, record
 from registry.cases import CaseState
 from registry.children import ChildState, Identity, Residence, add_years
 from registry.errors import RegistryError
+from registry.events import RecordedEvent
 from registry.gazetteer import Gazetteer, UnitView
 from registry.law import CHILD_AGE_LIMIT, VIETNAM
 from registry.runtime import Registry
@@ -88,6 +91,70 @@ class PrincipalType:
     role: str
     unit: str | None = strawberry.field(description="The unit the principal's jurisdiction follows (null: national).")
     expires_at: datetime
+
+
+@strawberry.type(
+    description="An event of a record's history (the audit trail): what happened, when, who did it "
+    "and why. `data` holds the event's fields without its sealed personal part."
+)
+class Event:
+    position: int
+    version: int
+    event_type: str
+    occurred_at: datetime = strawberry.field(description="Business time: when it happened.")
+    recorded_at: datetime = strawberry.field(description="System time: when the registry recorded it.")
+    actor_id: str
+    actor_role: str
+    jurisdiction: str | None
+    reason: str | None
+    source: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    data: JSON
+
+
+@strawberry.type
+class EventEdge:
+    cursor: str
+    node: Event
+
+
+@strawberry.type(description="A page of a record's events, oldest first.")
+class EventConnection:
+    edges: list[EventEdge]
+    page_info: relay.PageInfo
+
+
+async def history(
+    ctx: Context, stream: str, first: int, after: str | None, before: datetime | None = None
+) -> EventConnection:
+    """The events of a stream the caller may already read (its record was authorised), a page at a time."""
+    if not ctx.principal.allows(Action.READ_HISTORY):
+        raise GraphQLError("your role does not read histories", extensions={"code": "FORBIDDEN"})
+    if not 1 <= first <= MAX_PAGE:
+        raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
+    try:
+        start = int(_cursor_value("EventCursor", after) or 0)
+    except ValueError as exc:
+        raise bad_input("after", "is not a cursor of this list") from exc
+    events = [e for e in await ctx.registry.store.read_stream(stream)
+              if e.version > start and (before is None or e.occurred_at < before)]  # fmt: skip
+    edges = [EventEdge(cursor=_cursor("EventCursor", str(e.version)), node=_event(e)) for e in events[:first]]
+    page = relay.PageInfo(has_next_page=len(events) > first, has_previous_page=start > 0,
+                          start_cursor=edges[0].cursor if edges else None,
+                          end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
+    return EventConnection(edges=edges, page_info=page)
+
+
+def _event(e: RecordedEvent) -> Event:
+    meta: dict[str, Any] = e.metadata
+    return Event(
+        position=e.position, version=e.version, event_type=e.event_type, occurred_at=e.occurred_at,
+        recorded_at=e.recorded_at, actor_id=meta.get("actor_id", ""), actor_role=meta.get("actor_role", ""),
+        jurisdiction=meta.get("jurisdiction"), reason=meta.get("reason"), source=meta.get("source"),
+        correlation_id=meta.get("correlation_id"), causation_id=meta.get("causation_id"),
+        data=cast(JSON, {k: v for k, v in e.data.items() if k != "personal"}),
+    )  # fmt: skip
 
 
 @strawberry.type(description="Đơn vị hành chính: a province, district or commune as it was on one day.")
@@ -175,6 +242,10 @@ class Child(relay.Node):
         code = units.place(self.residence.commune_code, self.residence.valid_from).unit(Level.COMMUNE, self.on)
         view = None if code is None else units.find(code, self.on)
         return None if view is None else AdministrativeUnit.of(view, self.on)
+
+    @strawberry.field(description="The record's events, oldest first (the audit trail).")
+    async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:
+        return await history(context(info), f"child:{self.child_id}", first, after)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
@@ -273,6 +344,10 @@ class Case(relay.Node):
         code = units.place(self.commune_code, self.since).unit(Level.COMMUNE, self.on)
         view = None if code is None else units.find(code, self.on)
         return None if view is None else AdministrativeUnit.of(view, self.on)
+
+    @strawberry.field(description="The case's events, oldest first; for a former commune, those until the transfer.")
+    async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:
+        return await history(context(info), f"case:{self.case_id}", first, after, self.until)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them

@@ -282,3 +282,22 @@ def test_children_of_a_unit_page_by_page_within_jurisdiction(api: Api, run, regi
     for variables, field in (({"u": "1x"}, "unit"), ({"u": TA_LENG, "a": "bm9wZQ=="}, "after")):
         bad = api.post(LIST, token, variables).json()["errors"][0]["extensions"]
         assert bad == {"code": "BAD_USER_INPUT", "field": field}
+
+
+def test_histories_show_the_events_without_personal_data_and_each_side_its_period(api: Api) -> None:
+    token = api.token(Role.COMMUNE_OFFICER, TA_LENG)
+    query = "query($id: ID!, $a: String) { child(childId: $id, purpose: \"audit\") { history(first: 1, after: $a) {" \
+            " edges { node { eventType version actorRole occurredAt data } }" \
+            " pageInfo { hasNextPage endCursor } } } }"  # fmt: skip
+    first = api.post(query, token, {"id": api.child}).json()["data"]["child"]["history"]
+    event = first["edges"][0]["node"]
+    assert (event["eventType"], event["version"], event["actorRole"]) == ("ChildRegistered", 1, "commune_officer")
+    assert "personal" not in event["data"] and "Hoa" not in str(event["data"])
+    assert event["data"]["commune_code"] == "03400" and first["pageInfo"]["hasNextPage"]
+    second = api.post(query, token, {"id": api.child, "a": first["pageInfo"]["endCursor"]}).json()
+    assert [e["node"]["eventType"] for e in second["data"]["child"]["history"]["edges"]] == ["ChildClassified"]
+    cases = 'query($id: ID!) { case(caseId: $id, purpose: "audit") { history { edges { node { eventType } } } } }'
+    for unit, expected in ((TA_LENG, ["ReportReceived"]),
+                           ("03394", ["ReportReceived", "CaseTransferred", "InitialAssessmentCompleted"])):  # fmt: skip
+        answer = api.post(cases, api.token(Role.COMMUNE_OFFICER, unit), {"id": api.case}).json()
+        assert [e["node"]["eventType"] for e in answer["data"]["case"]["history"]["edges"]] == expected, unit
