@@ -32,6 +32,7 @@ from .children import (
     decide,
     evolve,
 )
+from .errors import ConcurrencyError
 from .events import Metadata
 from .gazetteer import Gazetteer
 from .law import VIETNAM
@@ -62,9 +63,14 @@ class ChildRegister:
         return await self._streams.load(child_id)
 
     async def execute(
-        self, command: ChildCommand, metadata: Metadata, *, idempotency_key: str | None = None
-    ) -> AppendResult:
-        """Decide `command` and append its events; a rule broken is a typed error and writes nothing."""
+        self, command: ChildCommand, metadata: Metadata, *, idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> AppendResult:  # fmt: skip
+        """Decide `command` and append its events; a rule broken is a typed error and writes nothing.
+
+        With `expected_version` (the version the caller saw; 0 for a new record), a record that has moved on
+        since is a ConcurrencyError carrying the current version, and the command is not decided again.
+        """
         streams = self._streams
         child_id = command.child_id
         if (done := await streams.recorded(idempotency_key, child_id)) is not None:
@@ -74,12 +80,15 @@ class ChildRegister:
 
         async def attempt() -> AppendResult:
             state = await self.load(child_id)
+            current = 0 if state is None else state.version
+            if expected_version is not None and current != expected_version:
+                raise ConcurrencyError(streams.stream(child_id), expected_version, current)
             survivor = await self.load(command.survivor_id) if isinstance(command, MergeChild) else None
             today = self._clock().astimezone(VIETNAM).date()
             events = decide(state, command, Context(today, self._units, survivor))
             return await streams.append(child_id, state, events, metadata, idempotency_key)
 
-        result = await decide_again(attempt, retry=not isinstance(command, RegisterChild))
+        result = await decide_again(attempt, retry=expected_version is None and not isinstance(command, RegisterChild))
         if isinstance(command, MergeChild):
             key = None if idempotency_key is None else f"{idempotency_key}:absorbed"
             await self._absorb(command.survivor_id, child_id, metadata, key)

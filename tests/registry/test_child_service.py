@@ -26,6 +26,7 @@ from registry.children import (
     stream_id,
 )
 from registry.circumstances import SupportKind, SupportLevel
+from registry.errors import ConcurrencyError
 from registry.events import Metadata
 from registry.integrity import create_checkpoint, verify
 from registry.sealing import SealingError
@@ -192,3 +193,18 @@ def test_the_master_key_comes_from_the_setting_or_a_private_key_file(tmp_path) -
         with pytest.raises(ConfigError) as caught:
             load_settings(registry_master_key=bad)
         assert caught.value.key == "REGISTRY_MASTER_KEY" and bad not in str(caught.value)
+
+
+def test_a_command_at_an_expected_version_that_moved_on_is_refused_with_the_current(
+    run, registry: Registry
+) -> None:  # type: ignore[no-untyped-def]
+    child = str(uuid.uuid4())
+    register = RegisterChild(child, "Mùa A Dơ", date(2017, 6, 1), Sex.MALE, "03253", date(2025, 8, 1))
+    run(registry.children.execute(register, OFFICER, expected_version=0))
+    classify = ClassifyChild(child, "disabled", date(2025, 9, 1), "assessment", "mild")
+    with pytest.raises(ConcurrencyError) as caught:
+        run(registry.children.execute(classify, OFFICER, expected_version=0))
+    assert (caught.value.expected, caught.value.actual) == (0, 1)
+    assert len(run(registry.store.read_stream(f"child:{child}"))) == 1  # nothing appended
+    run(registry.children.execute(classify, OFFICER, expected_version=1))
+    assert run(registry.children.load(child)).version == 2  # type: ignore[union-attr]
