@@ -36,9 +36,18 @@ from strawberry.types import ExecutionContext, Info
 from registry.access import Action, Principal, reaches
 from registry.access_log import Access, Outcome, entries, record
 from registry.cases import CaseState
-from registry.children import ChildState, Identity, Residence, add_years
-from registry.errors import RegistryError
-from registry.events import RecordedEvent
+from registry.children import (
+    ChildCommand,
+    ChildState,
+    ClassifyChild,
+    Identity,
+    RegisterChild,
+    Residence,
+    Sex,
+    add_years,
+)
+from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
+from registry.events import Metadata, RecordedEvent
 from registry.gazetteer import Gazetteer, UnitView
 from registry.law import CHILD_AGE_LIMIT, VIETNAM
 from registry.runtime import Registry
@@ -46,6 +55,7 @@ from registry.units import Level, level_of
 
 log = logging.getLogger(__name__)
 
+_IDS = uuid.UUID("0b5c7d0e-3f55-4c1e-9a57-6a2f3c9e8d41")  # namespace of the ids the API makes for new records
 MAX_PAGE = 100  # the most items a list gives at once
 PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
 
@@ -573,6 +583,131 @@ class Query:
         return AccessLogConnection(edges=edges, page_info=info_)
 
 
+@strawberry.type(description="Why a command was not carried out; nothing was written.")
+class UserError:
+    code: str = strawberry.field(
+        description="CONCURRENCY_CONFLICT, IDEMPOTENCY_KEY_REUSED, FORBIDDEN, NOT_FOUND, "
+        "or the rule broken (e.g. BEFORE_BIRTH, UNKNOWN_COMMUNE)."
+    )
+    message: str
+    field: str | None = strawberry.field(description="The input field at fault, e.g. input.residenceFrom.")
+    current_version: int | None = strawberry.field(default=None, description="With CONCURRENCY_CONFLICT.")
+
+
+@strawberry.type(description="The record after a command, or why the command was not carried out.")
+class ChildPayload:
+    child: Child | None
+    position: int | None = strawberry.field(description="The global position of the last event written.")
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="Đăng ký trẻ em: enter a child in the register.")
+class RegisterChildInput:
+    full_name: str
+    date_of_birth: date
+    sex: str = strawberry.field(description="male, female or unknown.")
+    commune_code: str = strawberry.field(description="The commune the child lives in from `residenceFrom`.")
+    residence_from: date
+    idempotency_key: strawberry.ID = strawberry.field(description="Sending the command again with it changes nothing.")
+    child_id: strawberry.ID | None = strawberry.field(default=None, description="Default: a new random id.")
+    ethnicity: str | None = None
+    reason: str | None = None
+
+
+@strawberry.input(description="Xác định trẻ em có hoàn cảnh đặc biệt: the child enters a group of Art. 10(1).")
+class ClassifyChildInput:
+    child_id: strawberry.ID
+    expected_version: int = strawberry.field(description="The record's version the decision was made on.")
+    group: str
+    on: date
+    evidence: str = strawberry.field(description="The decision, assessment or document it rests on.")
+    idempotency_key: strawberry.ID
+    subgroup: str | None = None
+    reason: str | None = None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def user_error(exc: RegistryError) -> UserError:
+    """A registry error as the caller sees it: never a stack trace, never personal data."""
+    if isinstance(exc, ConcurrencyError):
+        return UserError(code=exc.code, message="the record changed since you read it: read it again",
+                         field="input.expectedVersion", current_version=exc.actual)  # fmt: skip
+    if isinstance(exc, InvalidInput):
+        path = ".".join(_camel(part) for part in exc.field.split("."))
+        return UserError(code=exc.reason.upper(), message=str(exc), field=f"input.{path}")
+    return UserError(code=exc.code, message=str(exc), field="input.idempotencyKey"
+                     if isinstance(exc, IdempotencyConflict) else None)  # fmt: skip
+
+
+def _metadata(ctx: Context, reason: str | None) -> Metadata:
+    p = ctx.principal
+    return Metadata(actor_id=p.subject, actor_role=p.role.value, jurisdiction=p.unit, correlation_id=ctx.request_id,
+                    reason=reason, source="graphql")  # fmt: skip
+
+
+def refused(code: str, message: str, field: str | None) -> ChildPayload:
+    return ChildPayload(child=None, position=None, user_errors=[UserError(code=code, message=message, field=field)])
+
+
+async def run_child_command(
+    ctx: Context, command: ChildCommand, key: str, expected: int | None, reason: str | None
+) -> ChildPayload:
+    """Carry out a command on a child's record for the caller, within its role and jurisdiction."""
+    principal, today = ctx.principal, ctx.today()
+    if not principal.allows(Action.WRITE):
+        return refused("FORBIDDEN", "your role does not record changes", None)
+    register, units = await ctx.registry.children(), await ctx.registry.gazetteer()
+    if isinstance(command, RegisterChild):
+        try:
+            place = units.place(command.commune_code, command.residence_from)
+        except RegistryError as exc:
+            return ChildPayload(child=None, position=None, user_errors=[user_error(exc)])
+        if not principal.covers(place):
+            return refused("FORBIDDEN", "that commune is outside your jurisdiction", "input.communeCode")
+    else:
+        state = await register.load(command.child_id) if _plausible_id(command.child_id) else None
+        residence = None if state is None else residence_on(state, today)
+        if residence is None or not principal.covers(units.place(residence.commune_code, residence.valid_from)):
+            return refused("NOT_FOUND", "no such record within your jurisdiction", "input.childId")
+    try:
+        result = await register.execute(command, _metadata(ctx, reason),
+                                        idempotency_key=f"api:{principal.subject}:{key}",
+                                        expected_version=expected)  # fmt: skip
+    except RegistryError as exc:
+        return ChildPayload(child=None, position=None, user_errors=[user_error(exc)])
+    state = await register.load(result.stream_id.split(":", 1)[1])
+    assert state is not None  # it was just written
+    return ChildPayload(child=Child.of(state, today), position=result.positions[-1], user_errors=[])
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Enter a child in the register (Đăng ký trẻ em).")
+    async def register_child(self, info: Info, input: RegisterChildInput) -> ChildPayload:
+        ctx = context(info)
+        try:
+            sex = Sex(input.sex)
+        except ValueError:
+            return refused("INVALID_CHOICE", "sex: must be male, female or unknown", "input.sex")
+        # Without an id of the caller's, the id follows from the caller and the idempotency key, so that the
+        # command sent again (a lost answer) names the same record and is recognised.
+        child_id = input.child_id or uuid.uuid5(_IDS, f"{ctx.principal.subject}:{input.idempotency_key}")
+        command = RegisterChild(str(child_id), input.full_name, input.date_of_birth, sex,
+                                input.commune_code, input.residence_from, ethnicity=input.ethnicity)  # fmt: skip
+        expected = 0 if input.child_id else None  # a caller's own id must be new
+        return await run_child_command(ctx, command, str(input.idempotency_key), expected, input.reason)
+
+    @strawberry.mutation(description="Record that a child is in a group of Law on Children Art. 10(1).")
+    async def classify_child(self, info: Info, input: ClassifyChildInput) -> ChildPayload:
+        command = ClassifyChild(str(input.child_id), input.group, input.on, input.evidence, input.subgroup)
+        key = str(input.idempotency_key)
+        return await run_child_command(context(info), command, key, input.expected_version, input.reason)
+
+
 def _mask(error: GraphQLError) -> bool:
     """Mask everything but the errors the API raises on purpose (with a code) and GraphQL's own."""
     original = error.original_error
@@ -596,6 +731,7 @@ class Schema(strawberry.Schema):
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
     types=[AdministrativeUnit, Case, Child],
     config=StrawberryConfig(disable_field_suggestions=True, relay_max_results=100, sort_schema=True),
     extensions=[

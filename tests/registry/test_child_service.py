@@ -195,9 +195,7 @@ def test_the_master_key_comes_from_the_setting_or_a_private_key_file(tmp_path) -
         assert caught.value.key == "REGISTRY_MASTER_KEY" and bad not in str(caught.value)
 
 
-def test_a_command_at_an_expected_version_that_moved_on_is_refused_with_the_current(
-    run, registry: Registry
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_command_at_an_expected_version_that_moved_on_is_refused_with_the_current(run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
     child = str(uuid.uuid4())
     register = RegisterChild(child, "Mùa A Dơ", date(2017, 6, 1), Sex.MALE, "03253", date(2025, 8, 1))
     run(registry.children.execute(register, OFFICER, expected_version=0))

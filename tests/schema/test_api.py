@@ -301,3 +301,44 @@ def test_histories_show_the_events_without_personal_data_and_each_side_its_perio
                            ("03394", ["ReportReceived", "CaseTransferred", "InitialAssessmentCompleted"])):  # fmt: skip
         answer = api.post(cases, api.token(Role.COMMUNE_OFFICER, unit), {"id": api.case}).json()
         assert [e["node"]["eventType"] for e in answer["data"]["case"]["history"]["edges"]] == expected, unit
+
+
+REGISTER = "mutation($i: RegisterChildInput!) { registerChild(input: $i) { child { id version fullName } position" \
+           " userErrors { code field currentVersion } } }"  # fmt: skip
+CLASSIFY = "mutation($i: ClassifyChildInput!) { classifyChild(input: $i) { child { version groups { code } }" \
+           " userErrors { code field currentVersion } } }"  # fmt: skip
+
+
+def test_mutations_register_and_classify_with_versions_keys_and_jurisdiction(api: Api, run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    officer = api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:writer")
+    key = str(uuid.uuid4())
+    new = {"fullName": "Sùng Thị Mỷ", "dateOfBirth": "2019-04-02", "sex": "female", "communeCode": TA_LENG,
+           "residenceFrom": "2025-09-01", "idempotencyKey": key, "reason": "home visit"}  # fmt: skip
+    made = api.post(REGISTER, officer, {"i": new}).json()["data"]["registerChild"]
+    assert made["userErrors"] == [] and made["child"]["version"] == 1 and made["child"]["fullName"] == "Sùng Thị Mỷ"
+    again = api.post(REGISTER, officer, {"i": new}).json()["data"]["registerChild"]  # the answer was lost: resent
+    assert again["child"]["id"] == made["child"]["id"] and again["position"] == made["position"]
+    child = from_base64(made["child"]["id"])[1]
+    events = run(registry.store.read_stream(f"child:{child}"))
+    assert len(events) == 1 and events[0].metadata["actor_id"] == "officer:writer"
+    assert events[0].metadata["reason"] == "home visit" and events[0].metadata["source"] == "graphql"
+    classify = {"childId": child, "expectedVersion": 0, "group": "disabled", "subgroup": "mild", "on": "2025-10-01",
+                "evidence": "assessment", "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    stale = api.post(CLASSIFY, officer, {"i": classify}).json()["data"]["classifyChild"]
+    assert stale == {"child": None, "userErrors": [
+        {"code": "CONCURRENCY_CONFLICT", "field": "input.expectedVersion", "currentVersion": 1}]}  # fmt: skip
+    done = api.post(CLASSIFY, officer, {"i": {**classify, "expectedVersion": 1}}).json()["data"]["classifyChild"]
+    assert done["userErrors"] == [] and done["child"] == {"version": 2, "groups": [{"code": "disabled"}]}
+    bad = {**new, "idempotencyKey": str(uuid.uuid4()), "residenceFrom": "2010-01-01"}
+    before_birth = api.post(REGISTER, officer, {"i": bad}).json()["data"]["registerChild"]
+    assert before_birth["child"] is None and before_birth["userErrors"][0]["field"] == "input.residenceFrom"
+    reused = api.post(REGISTER, officer, {"i": {**new, "fullName": "Another"}}).json()["data"]["registerChild"]
+    assert reused["child"]["fullName"] == "Sùng Thị Mỷ"  # the first answer stands for that key
+    for role, unit, code in ((Role.COMMUNE_OFFICER, "03394", "FORBIDDEN"), (Role.AUDITOR, None, "FORBIDDEN")):
+        other = {**new, "idempotencyKey": str(uuid.uuid4())}
+        refused = api.post(REGISTER, api.token(role, unit), {"i": other}).json()["data"]["registerChild"]
+        assert refused["child"] is None and refused["userErrors"][0]["code"] == code
+    elsewhere = api.post(CLASSIFY, api.token(Role.COMMUNE_OFFICER, "03394"), {"i": {**classify, "expectedVersion": 2,
+                         "group": "abandoned", "subgroup": None}}).json()["data"]["classifyChild"]  # fmt: skip
+    assert elsewhere["userErrors"][0]["code"] == "NOT_FOUND"
+    assert len(run(registry.store.read_stream(f"child:{child}"))) == 2  # nothing written by any refusal
