@@ -253,6 +253,10 @@ class Child(relay.Node):
         view = None if code is None else units.find(code, self.on)
         return None if view is None else AdministrativeUnit.of(view, self.on)
 
+    @strawberry.field(name="childId", description="The record's own id (for `child(childId:)` and commands).")
+    def record_id(self) -> strawberry.ID:
+        return strawberry.ID(self.child_id)
+
     @strawberry.field(description="The record's events, oldest first (the audit trail).")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:
         return await history(context(info), f"child:{self.child_id}", first, after)
@@ -354,6 +358,10 @@ class Case(relay.Node):
         code = units.place(self.commune_code, self.since).unit(Level.COMMUNE, self.on)
         view = None if code is None else units.find(code, self.on)
         return None if view is None else AdministrativeUnit.of(view, self.on)
+
+    @strawberry.field(name="caseId", description="The case's own id (for `case(caseId:)`).")
+    def record_id(self) -> strawberry.ID:
+        return strawberry.ID(self.case_id)
 
     @strawberry.field(description="The case's events, oldest first; for a former commune, those until the transfer.")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:

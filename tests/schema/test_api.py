@@ -342,3 +342,23 @@ def test_mutations_register_and_classify_with_versions_keys_and_jurisdiction(api
                          "group": "abandoned", "subgroup": None}}).json()["data"]["classifyChild"]  # fmt: skip
     assert elsewhere["userErrors"][0]["code"] == "NOT_FOUND"
     assert len(run(registry.store.read_stream(f"child:{child}"))) == 2  # nothing written by any refusal
+
+
+def test_the_readme_s_api_examples_work_as_written(api: Api) -> None:
+    text = (PROJECT / "README.md").read_text()
+    section = text[text.index("## Trying the API") : text.index("## Concepts")]
+    examples = [line.strip() for line in section.splitlines() if line.startswith("    {") or
+                line.startswith("    mutation")]  # fmt: skip
+    assert len(examples) >= 7
+    officer, auditor = api.token(Role.COMMUNE_OFFICER, TA_LENG), api.token(Role.AUDITOR, None)
+    made: dict[str, str] = {}
+    for example in examples:
+        query = example.replace('"..."', f'"{api.child}"').replace("<the childId>", made.get("childId", ""))
+        query = query.replace("visit-2026-11-23-1", f"readme-{api.child}").replace("classify-1", f"c-{api.child}")
+        answer = api.post(query, auditor if "accessLog" in query else officer).json()
+        assert "errors" not in answer, (example, answer)
+        data = next(iter(answer["data"].values()))
+        assert data is not None, example
+        if isinstance(data, dict) and "userErrors" in data:
+            assert data["userErrors"] == [], (example, data)
+            made.setdefault("childId", data["child"].get("childId", ""))
