@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from starlette.applications import Starlette
@@ -87,7 +88,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )  # fmt: skip
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
 class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view, answering as the GraphQL-over-HTTP specification asks of a client that accepts
+    application/graphql-response+json: that media type, and 400 for a request error (a query that does not parse
+    or validate, answered without a `data` entry). Other clients get application/json and 200, as before."""
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in request.headers.get("accept", "") else None
+        return sub_response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        if sub_response.media_type != GRAPHQL_RESPONSE or isinstance(response_data, list):
+            return super().create_response(response_data, sub_response)
+        request_error = response_data.get("data") is None and bool(response_data.get("errors")) and not any(
+            "path" in error for error in response_data["errors"])  # fmt: skip
+        if request_error:
+            response_data = {k: v for k, v in response_data.items() if k != "data"}
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+        if request_error:
+            response.status_code = 400
+        return response
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         registry: Registry = request.app.state.registry
         principal: Principal | None = request.scope.get("state", {}).get("principal")

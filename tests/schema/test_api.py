@@ -362,3 +362,19 @@ def test_the_readme_s_api_examples_work_as_written(api: Api) -> None:
         if isinstance(data, dict) and "userErrors" in data:
             assert data["userErrors"] == [], (example, data)
             made.setdefault("childId", data["child"].get("childId", ""))
+
+
+def test_graphql_over_http_status_and_media_type_for_clients_that_ask(api: Api) -> None:
+    token = api.token(Role.AUDITOR, None)
+    accept = {"Accept": "application/graphql-response+json, application/json;q=0.9"}
+    broken = api.post("{ me {", token, headers=accept)
+    assert broken.status_code == 400 and broken.headers["content-type"].startswith("application/graphql-response+json")
+    assert "data" not in broken.json() and broken.json()["errors"]
+    invalid = api.post("{ me { nope } }", token, headers=accept)
+    assert invalid.status_code == 400 and "data" not in invalid.json()
+    fine = api.post("{ me { role } }", token, headers=accept)
+    assert fine.status_code == 200 and fine.json() == {"data": {"me": {"role": "auditor"}}}
+    field_error = api.post('{ child(childId: "x", purpose: "") { sex } }', token, headers=accept)
+    assert field_error.status_code == 200 and field_error.json()["data"] == {"child": None}  # an execution error
+    legacy = api.post("{ me {", token)
+    assert legacy.status_code == 200 and legacy.headers["content-type"].startswith("application/json")
