@@ -28,7 +28,13 @@ from typing import Any, cast
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
@@ -53,10 +59,11 @@ from registry.law import CHILD_AGE_LIMIT, VIETNAM
 from registry.runtime import Registry
 from registry.units import Level, level_of
 
+from .cost import MAX_PAGE, CostRule, ReportCost
+
 log = logging.getLogger(__name__)
 
 _IDS = uuid.UUID("0b5c7d0e-3f55-4c1e-9a57-6a2f3c9e8d41")  # namespace of the ids the API makes for new records
-MAX_PAGE = 100  # the most items a list gives at once
 PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
 
 
@@ -747,6 +754,8 @@ schema = Schema(
         lambda: QueryDepthLimiter(max_depth=10),
         lambda: MaxAliasesLimiter(max_alias_count=10),
         lambda: MaskErrors(should_mask_error=_mask),
+        lambda: AddValidationRules([CostRule]),
+        ReportCost,
     ],
 )
 

@@ -373,8 +373,25 @@ def test_graphql_over_http_status_and_media_type_for_clients_that_ask(api: Api) 
     invalid = api.post("{ me { nope } }", token, headers=accept)
     assert invalid.status_code == 400 and "data" not in invalid.json()
     fine = api.post("{ me { role } }", token, headers=accept)
-    assert fine.status_code == 200 and fine.json() == {"data": {"me": {"role": "auditor"}}}
+    assert fine.status_code == 200 and fine.json()["data"] == {"me": {"role": "auditor"}}
     field_error = api.post('{ child(childId: "x", purpose: "") { sex } }', token, headers=accept)
     assert field_error.status_code == 200 and field_error.json()["data"] == {"child": None}  # an execution error
     legacy = api.post("{ me {", token)
     assert legacy.status_code == 200 and legacy.headers["content-type"].startswith("application/json")
+
+
+def test_an_operation_over_the_cost_budget_is_refused_and_every_answer_states_its_cost(api: Api) -> None:
+    token = api.token(Role.AUDITOR, None)
+    cheap = api.post("{ me { role } }", token).json()
+    assert cheap["extensions"]["cost"] == {"requested": 2, "limit": 5000}
+    nested = "{ children(unit: \"12\", purpose: \"review\", first: 100) { edges { node { history(first: 100) {" \
+             " edges { node { eventType data } } } } } } }"  # fmt: skip
+    refused = api.post(nested, token).json()
+    assert (
+        refused["errors"][0]["extensions"]["code"] == "COST_LIMIT" and refused["errors"][0]["extensions"]["cost"] > 5000
+    )
+    assert "data" not in refused or refused["data"] is None
+    fragments = "query { ...a } fragment a on Query { children(unit: \"12\", purpose: \"x y\", first: $n) { edges {" \
+                " node { history { edges { node { eventType } } } } } } }"  # fmt: skip
+    assert api.post(fragments.replace("query {", "query($n: Int) {"), token).json()["errors"][0]["extensions"][
+        "code"] == "COST_LIMIT"  # a variable page is charged at its largest, through fragments too  # fmt: skip
