@@ -35,6 +35,7 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
 )
+from strawberry.relay.types import GlobalIDValueError, InvalidGlobalIDError
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
@@ -519,7 +520,16 @@ async def list_children(
 
 @strawberry.type
 class Query:
-    node: relay.Node | None = relay.node(description="Any object by its global id (null if out of reach).")
+    @strawberry.field(description="Any object by its global id (null if out of reach or if there is none).")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        try:
+            global_id = relay.GlobalID.from_id(id)
+        except (GlobalIDValueError, InvalidGlobalIDError) as exc:
+            raise bad_input("id", "is not a global id of this API") from exc
+        if global_id.type_name not in _NODE_TYPES:
+            return None  # no object of that kind: as for one out of reach
+        found: relay.Node | None = await global_id.resolve_node(info, required=False)
+        return found
 
     @strawberry.field(description="The principal the bearer token names.")
     def me(self, info: Info) -> PrincipalType:
@@ -721,6 +731,9 @@ class Mutation:
         command = ClassifyChild(str(input.child_id), input.group, input.on, input.evidence, input.subgroup)
         key = str(input.idempotency_key)
         return await run_child_command(context(info), command, key, input.expected_version, input.reason)
+
+
+_NODE_TYPES = {"AdministrativeUnit", "Case", "Child"}
 
 
 def _mask(error: GraphQLError) -> bool:

@@ -12,13 +12,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_graphql import Mode, from_schema
 from strawberry.relay import from_base64, to_base64
 
 from registry.access import Role
@@ -175,6 +179,9 @@ def test_node_reads_a_child_with_the_request_s_purpose(api: Api) -> None:
     assert api.post(query, token, {"id": node_id}).json()["data"]["node"] is None  # no purpose: not served
     elsewhere = api.token(Role.COMMUNE_OFFICER, "03394")
     assert api.post(query, elsewhere, {"id": node_id}, {PURPOSE_HEADER: "x y z"}).json()["data"]["node"] is None
+    broken = api.post(query, token, {"id": "not an id"}).json()["errors"][0]["extensions"]
+    assert broken == {"code": "BAD_USER_INPUT", "field": "id"}  # found by the fuzz test below: it was masked
+    assert api.post(query, token, {"id": to_base64("Nothing", "x")}).json()["data"]["node"] is None
 
 
 def test_limits_and_bad_queries_never_give_a_5xx(api: Api, caplog: pytest.LogCaptureFixture) -> None:
@@ -395,3 +402,24 @@ def test_an_operation_over_the_cost_budget_is_refused_and_every_answer_states_it
                 " node { history { edges { node { eventType } } } } } } }"  # fmt: skip
     assert api.post(fragments.replace("query {", "query($n: Int) {"), token).json()["errors"][0]["extensions"][
         "code"] == "COST_LIMIT"  # a variable page is charged at its largest, through fragments too  # fmt: skip
+
+
+SDL = (PROJECT / "schema" / "schema.graphql").read_text()
+SCALARS = {
+    "Date": st.dates(date(1990, 1, 1), date(2030, 12, 31)).map(lambda d: graphql.StringValueNode(value=d.isoformat())),
+    "DateTime": st.datetimes(timezones=st.just(UTC)).map(lambda d: graphql.StringValueNode(value=d.isoformat())),
+    "JSON": st.just(graphql.StringValueNode(value="{}")),
+}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(operation=from_schema(SDL, custom_scalars=SCALARS) | from_schema(SDL, custom_scalars=SCALARS,
+                                                                         mode=Mode.NEGATIVE))  # fmt: skip
+def test_random_operations_never_give_a_5xx_an_unexpected_error_or_a_record_out_of_reach(
+    api: Api, operation: str
+) -> None:
+    # The neighbouring commune's officer: nothing of Tả Lèng's records may reach it, whatever it asks.
+    answer = api.post(operation, api.token(Role.COMMUNE_OFFICER, "03394", "officer:fuzz"))
+    assert answer.status_code < 500, (operation, answer.text)
+    assert "Unexpected error" not in answer.text, (operation, answer.text)
+    assert "Lò Thị Hoa" not in answer.text and api.child not in answer.text, operation
