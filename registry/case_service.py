@@ -26,6 +26,7 @@ from .cases import (
     evolve,
 )
 from .child_service import ChildRegister
+from .errors import ConcurrencyError
 from .events import Metadata
 from .gazetteer import Gazetteer
 from .law import VIETNAM
@@ -68,9 +69,14 @@ class CaseRegister:
         return found
 
     async def execute(
-        self, command: CaseCommand, metadata: Metadata, *, idempotency_key: str | None = None
-    ) -> AppendResult:
-        """Decide `command` as the metadata's actor and append its events; a broken rule writes nothing."""
+        self, command: CaseCommand, metadata: Metadata, *, idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> AppendResult:  # fmt: skip
+        """Decide `command` as the metadata's actor and append its events; a broken rule writes nothing.
+
+        With `expected_version` (the version the caller saw; 0 for a new case), a case that has moved on since is
+        a ConcurrencyError carrying the current version, and the command is not decided again.
+        """
         streams = self._streams
         if (done := await streams.recorded(idempotency_key, command.case_id)) is not None:
             return done
@@ -85,12 +91,15 @@ class CaseRegister:
 
         async def attempt() -> AppendResult:
             state = await self.load(command.case_id)
+            current = 0 if state is None else state.version
+            if expected_version is not None and current != expected_version:
+                raise ConcurrencyError(streams.stream(command.case_id), expected_version, current)
             context = Context(self._clock(), Actor(metadata.actor_id, metadata.actor_role), commune_exists,
                               known.__contains__)  # fmt: skip
             events = decide(state, command, context)
             return await streams.append(command.case_id, state, events, metadata, idempotency_key)
 
-        return await decide_again(attempt, retry=not isinstance(command, ReceiveReport))
+        return await decide_again(attempt, retry=expected_version is None and not isinstance(command, ReceiveReport))
 
 
 __all__ = ["CaseRegister"]

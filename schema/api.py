@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, cast
 
 import strawberry
@@ -42,7 +43,17 @@ from strawberry.types import ExecutionContext, Info
 
 from registry.access import Action, Principal, reaches
 from registry.access_log import Access, Outcome, entries, record
-from registry.cases import CaseState
+from registry.cases import (
+    ApprovePlan,
+    AssessRisk,
+    CaseCommand,
+    CaseState,
+    CaseType,
+    Channel,
+    ReceiveReport,
+    ReporterKind,
+    RiskLevel,
+)
 from registry.children import (
     ChildCommand,
     ChildState,
@@ -709,15 +720,108 @@ async def run_child_command(
     return ChildPayload(child=Child.of(state, today), position=result.positions[-1], user_errors=[])
 
 
+@strawberry.type(description="The case after a command, or why the command was not carried out.")
+class CasePayload:
+    case: Case | None
+    position: int | None = strawberry.field(description="The global position of the last event written.")
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="Tiếp nhận thông tin (Mẫu 01): a report of a child at risk or harmed is received.")
+class ReceiveReportInput:
+    at: datetime = strawberry.field(description="When the report came in (with its time zone).")
+    channel: str
+    reporter_kind: str
+    case_types: list[str]
+    commune_code: str = strawberry.field(description="The commune responsible.")
+    account: str = strawberry.field(description="What was reported (sealed at rest).")
+    idempotency_key: strawberry.ID
+    child_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    unregistered_children: list[str] = strawberry.field(default_factory=list)
+    case_id: strawberry.ID | None = strawberry.field(default=None, description="Default: from the idempotency key.")
+    reason: str | None = None
+
+
+@strawberry.input(description="Đánh giá nguy cơ ban đầu (Mẫu 02): the first assessment of the risk to the child.")
+class AssessRiskInput:
+    case_id: strawberry.ID
+    expected_version: int
+    at: datetime
+    risk_level: str
+    emergency: bool
+    idempotency_key: strawberry.ID
+    caregiver_is_perpetrator: bool = False
+    reason: str | None = None
+
+
+@strawberry.input(description="Phê duyệt kế hoạch (Mẫu 05): the commune chairman approves the submitted plan.")
+class ApprovePlanInput:
+    case_id: strawberry.ID
+    expected_version: int
+    at: datetime
+    idempotency_key: strawberry.ID
+    reason: str | None = None
+
+
+def case_refused(code: str, message: str, field: str | None) -> CasePayload:
+    return CasePayload(case=None, position=None, user_errors=[UserError(code=code, message=message, field=field)])
+
+
+def choice(kind: type[StrEnum], value: str, field: str) -> Any:
+    """The enum member named by `value`, or an INVALID_CHOICE error naming the input field."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ChoiceError(field, f"must be one of {', '.join(m.value for m in kind)}") from None
+
+
+class ChoiceError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+async def run_case_command(
+    ctx: Context, command: CaseCommand, key: str, expected: int | None, reason: str | None
+) -> CasePayload:
+    """Carry out a command on a case for the caller, within its role and jurisdiction (the case's current
+    commune; for a report, the commune it is reported to)."""
+    principal, now = ctx.principal, datetime.now(UTC)
+    if not principal.allows(Action.WRITE):
+        return case_refused("FORBIDDEN", "your role does not record changes", None)
+    cases, units = await ctx.registry.cases(), await ctx.registry.gazetteer()
+    if isinstance(command, ReceiveReport):
+        day = command.at.astimezone(VIETNAM).date()
+        try:
+            place = units.place(command.commune_code, day)
+        except RegistryError as exc:
+            return CasePayload(case=None, position=None, user_errors=[user_error(exc)])
+        if not principal.covers(place):
+            return case_refused("FORBIDDEN", "that commune is outside your jurisdiction", "input.communeCode")
+    else:
+        state = await cases.load(command.case_id) if _plausible_id(command.case_id) else None
+        here = None if state is None else state.jurisdictions[-1]
+        if here is None or not principal.covers(units.place(here.commune_code, here.since.astimezone(VIETNAM).date())):
+            return case_refused("NOT_FOUND", "no such case within your jurisdiction", "input.caseId")
+    try:
+        result = await cases.execute(command, _metadata(ctx, reason), idempotency_key=f"api:{principal.subject}:{key}",
+                                     expected_version=expected)  # fmt: skip
+    except RegistryError as exc:
+        return CasePayload(case=None, position=None, user_errors=[user_error(exc)])
+    state = await cases.load(command.case_id)
+    assert state is not None  # it was just written
+    return CasePayload(case=Case.of(state, now, None), position=result.positions[-1], user_errors=[])
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Enter a child in the register (Đăng ký trẻ em).")
     async def register_child(self, info: Info, input: RegisterChildInput) -> ChildPayload:
         ctx = context(info)
         try:
-            sex = Sex(input.sex)
-        except ValueError:
-            return refused("INVALID_CHOICE", "sex: must be male, female or unknown", "input.sex")
+            sex = choice(Sex, input.sex, "input.sex")
+        except ChoiceError as exc:
+            return refused("INVALID_CHOICE", f"{exc.field}: {exc}", exc.field)
         # Without an id of the caller's, the id follows from the caller and the idempotency key, so that the
         # command sent again (a lost answer) names the same record and is recognised.
         child_id = input.child_id or uuid.uuid5(_IDS, f"{ctx.principal.subject}:{input.idempotency_key}")
@@ -731,6 +835,37 @@ class Mutation:
         command = ClassifyChild(str(input.child_id), input.group, input.on, input.evidence, input.subgroup)
         key = str(input.idempotency_key)
         return await run_child_command(context(info), command, key, input.expected_version, input.reason)
+
+    @strawberry.mutation(description="Receive a report: a case begins (Decree 56/2017 Art. 25, Mẫu 01).")
+    async def receive_report(self, info: Info, input: ReceiveReportInput) -> CasePayload:
+        ctx = context(info)
+        try:
+            channel = choice(Channel, input.channel, "input.channel")
+            reporter = choice(ReporterKind, input.reporter_kind, "input.reporterKind")
+            types = tuple(choice(CaseType, t, f"input.caseTypes.{n}") for n, t in enumerate(input.case_types))
+        except ChoiceError as exc:
+            return case_refused("INVALID_CHOICE", f"{exc.field}: {exc}", exc.field)
+        case_id = input.case_id or uuid.uuid5(_IDS, f"case:{ctx.principal.subject}:{input.idempotency_key}")
+        command = ReceiveReport(str(case_id), input.at, channel, reporter, types, input.commune_code, input.account,
+                                tuple(str(c) for c in input.child_ids), tuple(input.unregistered_children))  # fmt: skip
+        expected = 0 if input.case_id else None
+        return await run_case_command(ctx, command, str(input.idempotency_key), expected, input.reason)
+
+    @strawberry.mutation(description="Record the initial assessment of risk (Decree 56/2017 Art. 26, Mẫu 02).")
+    async def assess_risk(self, info: Info, input: AssessRiskInput) -> CasePayload:
+        try:
+            risk = choice(RiskLevel, input.risk_level, "input.riskLevel")
+        except ChoiceError as exc:
+            return case_refused("INVALID_CHOICE", f"{exc.field}: {exc}", exc.field)
+        command = AssessRisk(str(input.case_id), input.at, risk, input.emergency, input.caregiver_is_perpetrator)
+        key = str(input.idempotency_key)
+        return await run_case_command(context(info), command, key, input.expected_version, input.reason)
+
+    @strawberry.mutation(description="Approve the support plan: the commune chairman only (Decree 56/2017 Art. 28).")
+    async def approve_plan(self, info: Info, input: ApprovePlanInput) -> CasePayload:
+        command = ApprovePlan(str(input.case_id), input.at)
+        key = str(input.idempotency_key)
+        return await run_case_command(context(info), command, key, input.expected_version, input.reason)
 
 
 _NODE_TYPES = {"AdministrativeUnit", "Case", "Child"}

@@ -423,3 +423,42 @@ def test_random_operations_never_give_a_5xx_an_unexpected_error_or_a_record_out_
     assert answer.status_code < 500, (operation, answer.text)
     assert "Unexpected error" not in answer.text, (operation, answer.text)
     assert "Lò Thị Hoa" not in answer.text and api.child not in answer.text, operation
+
+
+RECEIVE = "mutation($i: ReceiveReportInput!) { receiveReport(input: $i) { case { caseId stage version riskLevel }" \
+          " position userErrors { code field currentVersion } } }"  # fmt: skip
+ASSESS = "mutation($i: AssessRiskInput!) { assessRisk(input: $i) { case { stage version riskLevel } userErrors" \
+         " { code field currentVersion } } }"  # fmt: skip
+APPROVE = "mutation($i: ApprovePlanInput!) { approvePlan(input: $i) { case { stage } userErrors { code field } } }"
+
+
+def test_case_commands_receive_assess_and_approve(api: Api, run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    officer = api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:cases")
+    report = {"at": "2026-11-02T08:30:00+07:00", "channel": "school", "reporterKind": "teacher",
+              "caseTypes": ["neglect"], "communeCode": TA_LENG, "account": "often alone at night",
+              "childIds": [api.child], "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    made = api.post(RECEIVE, officer, {"i": report}).json()["data"]["receiveReport"]
+    assert made["userErrors"] == [] and made["case"]["stage"] == "received" and made["case"]["version"] == 1
+    assert api.post(RECEIVE, officer, {"i": report}).json()["data"]["receiveReport"]["position"] == made["position"]
+    case = made["case"]["caseId"]
+    raw = run(registry.db.pool.fetchval("SELECT data::text FROM events WHERE stream_id = $1", f"case:{case}"))
+    assert "alone at night" not in raw  # the account is sealed at rest
+    assess = {"caseId": case, "expectedVersion": 0, "at": "2026-11-02T12:00:00+07:00", "riskLevel": "medium",
+              "emergency": False, "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    stale = api.post(ASSESS, officer, {"i": assess}).json()["data"]["assessRisk"]
+    assert stale["userErrors"] == [{"code": "CONCURRENCY_CONFLICT", "field": "input.expectedVersion",
+                                    "currentVersion": 1}]  # fmt: skip
+    done = api.post(ASSESS, officer, {"i": {**assess, "expectedVersion": 1}}).json()["data"]["assessRisk"]
+    assert done["case"] == {"stage": "assessed", "version": 2, "riskLevel": "medium"} and done["userErrors"] == []
+    nosy = api.post(ASSESS, api.token(Role.COMMUNE_OFFICER, "03394"), {"i": {**assess, "expectedVersion": 2}}).json()
+    assert nosy["data"]["assessRisk"]["userErrors"][0]["code"] == "NOT_FOUND"
+    approve = {"caseId": case, "expectedVersion": 2, "at": "2026-11-03T09:00:00+07:00",
+               "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    early = api.post(APPROVE, api.token(Role.COMMUNE_CHAIR, TA_LENG), {"i": approve}).json()["data"]["approvePlan"]
+    assert early["case"] is None and early["userErrors"]  # no plan was submitted yet
+    auditor = api.post(APPROVE, api.token(Role.AUDITOR, None), {"i": approve}).json()["data"]["approvePlan"]
+    assert auditor["userErrors"][0]["code"] == "FORBIDDEN"
+    wrong = api.post(RECEIVE, officer, {"i": {**report, "channel": "pigeon", "idempotencyKey": "k"}}).json()
+    assert wrong["data"]["receiveReport"]["userErrors"] == [
+        {"code": "INVALID_CHOICE", "field": "input.channel", "currentVersion": None}]  # fmt: skip
+    assert len(run(registry.store.read_stream(f"case:{case}"))) == 2  # nothing written by any refusal
