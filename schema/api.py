@@ -509,6 +509,9 @@ async def list_children(
         await record(ctx.registry.pool, principal,
                      [Access(ctx.request_id, "children", "child", None, purpose, Outcome.DENIED, reason)])  # fmt: skip
         raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
+    if await ctx.registry.pool.fetchval("SELECT to_regclass('read.children')") is None:
+        raise GraphQLError("the register's read model is being built: try again in a moment",
+                           extensions={"code": "NOT_READY"})  # fmt: skip
     rows = await ctx.registry.pool.fetch(
         f"SELECT child_id FROM read.children WHERE {_UNIT_COLUMN[level]} = $1 AND merged_into IS NULL"
         " AND died_on IS NULL AND date_of_birth > $2 AND child_id > $3 AND ($4::text IS NULL OR $4 = ANY(groups))"

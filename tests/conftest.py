@@ -157,6 +157,7 @@ class Registry:
     keyring: Keyring
     cases: CaseRegister
     case_keyring: Keyring
+    master: bytes  # the deployment's master key (a server started on this database needs the same)
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +172,6 @@ def registry(admin_url: str, runner: asyncio.Runner) -> Iterator[Registry]:
     keyring, case_keyring = Keyring(db.pool, master), Keyring(db.pool, master, subject="case")
     children = ChildRegister(store, keyring, units, clock=lambda: NOW)
     cases = CaseRegister(store, case_keyring, units, children, clock=lambda: NOW)
-    yield Registry(db, store, children, keyring, cases, case_keyring)
+    yield Registry(db, store, children, keyring, cases, case_keyring, master)
     runner.run(store.close())
     runner.run(drop_test_database(admin_url, db))

@@ -400,7 +400,7 @@ def test_the_command_writes_csv_and_xlsx_from_the_read_models(run, fresh_db: Db,
     try:
         run(load(store, default_plan()))
         for cls in PROJECTIONS:
-            _catch_up(run, Registry(fresh_db, store, None, None, None, None), cls())  # type: ignore[arg-type]
+            _catch_up(run, Registry(fresh_db, store, None, None, None, None, b""), cls())  # type: ignore[arg-type]
     finally:
         run(store.close())
     settings = load_settings(database_url=fresh_db.owner_url, registry_data_dir=tmp_path)

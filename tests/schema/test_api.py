@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import socket
 import threading
 import time
@@ -75,10 +74,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:  # type: ignore[no-untyped-def]
-    master = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    master = base64.urlsafe_b64encode(registry.master).decode()  # the same deployment as the other tests' records
     settings = load_settings(database_url=registry.db.owner_url, registry_master_key=master,
                              registry_data_dir=tmp_path_factory.mktemp("api"))  # fmt: skip
-    app = run(App.open(settings))  # a second process's view of the same database, with the server's key
+    app = run(App.open(settings))  # a second process of the same deployment
     child, case, others = str(uuid.uuid4()), str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(3)]
     try:
         children = run(app.children())
@@ -255,6 +254,8 @@ def listed(api: Api, token: str, unit: str, group: str | None = None) -> list[st
         ids, after = [], None
         while True:
             answer = api.post(LIST, token, {"u": unit, "a": after, "g": group}).json()
+            if "errors" in answer and answer["errors"][0]["extensions"]["code"] == "NOT_READY":
+                break  # the server's projector has not made the read model yet
             assert "errors" not in answer, answer
             page = answer["data"]["children"]
             ids += [relay_id(e["node"]["id"]) for e in page["edges"]]
@@ -273,13 +274,16 @@ def relay_id(global_id: str) -> str:
 
 
 def test_children_of_a_unit_page_by_page_within_jurisdiction(api: Api, run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    # Other tests' children live in Tả Lèng too: these are among them, in order, each once.
     ta_leng = sorted([api.child, *api.others[:2]])
-    assert listed(api, api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:lister"), TA_LENG) == ta_leng
-    assert listed(api, api.token(Role.COMMUNE_OFFICER, TA_LENG), TA_LENG, "disabled") == [api.child]
+    found = listed(api, api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:lister"), TA_LENG)
+    assert set(ta_leng) <= set(found) and found == sorted(set(found)) and api.others[2] not in found
+    disabled = listed(api, api.token(Role.COMMUNE_OFFICER, TA_LENG), TA_LENG, "disabled")
+    assert api.child in disabled and not set(api.others) & set(disabled)
     assert set(ta_leng) <= set(listed(api, api.token(Role.DISTRICT_OFFICER, "106"), "106"))
     assert set(ta_leng) | {api.others[2]} <= set(listed(api, api.token(Role.PROVINCE_OFFICER, "12"), "12"))
     logged = run(entries(registry.db.pool, subject="officer:lister", record_kind="child"))
-    assert sorted(e.record_id or "" for e in logged) == ta_leng and {e.purpose for e in logged} == {"annual review"}
+    assert sorted(e.record_id or "" for e in logged) == found and {e.purpose for e in logged} == {"annual review"}
     for role, unit, subject in ((Role.COMMUNE_OFFICER, "03394", "officer:nosy"),
                                 (Role.INTEGRATION_CLIENT, None, "client:list")):  # fmt: skip
         refused = api.post(LIST, api.token(role, unit, subject), {"u": TA_LENG}).json()
