@@ -293,31 +293,60 @@ def residence_on(state: ChildState, on: date) -> Residence:
     return ([r for r in state.residences if r.valid_from <= on] or list(state.residences[:1]))[-1]
 
 
+@dataclass(frozen=True)
+class RecordRead:
+    """One read of a child or case record: checked for a purpose and the role first, logged whatever comes of it."""
+
+    ctx: Context
+    operation: str
+    kind: str  # "child" or "case"
+    record_id: str
+    purpose: str | None
+
+    async def log(self, outcome: Outcome, reason: str | None = None) -> None:
+        access = Access(self.ctx.request_id, self.operation, self.kind, self.record_id[:100], self.purpose, outcome,
+                        reason)  # fmt: skip
+        await record(self.ctx.registry.pool, self.ctx.principal, [access])
+
+    async def admitted(self) -> bool:
+        """Whether the read may go on to the record (a refusal is logged here)."""
+        if not self.purpose:
+            await self.log(Outcome.DENIED, "no_purpose")
+            return False
+        if not self.ctx.principal.allows(Action.READ_RECORD):
+            await self.log(Outcome.DENIED, "role")
+            return False
+        if not _plausible_id(self.record_id):
+            await self.log(Outcome.NOT_FOUND)
+            return False
+        return True
+
+
 async def read_child(ctx: Context, operation: str, child_id: str, purpose: str | None) -> Child | None:
     """A child's record if the principal may read it (None otherwise, or if there is none); logged either way."""
-    principal, on = ctx.principal, ctx.today()
-
-    async def logged(outcome: Outcome, reason: str | None = None) -> None:
-        access = Access(ctx.request_id, operation, "child", child_id[:100], purpose, outcome, reason)
-        await record(ctx.registry.pool, principal, [access])
-
-    if not purpose:
-        await logged(Outcome.DENIED, "no_purpose")
+    read, on = RecordRead(ctx, operation, "child", child_id, purpose), ctx.today()
+    if not await read.admitted():
         return None
-    if not principal.allows(Action.READ_RECORD):
-        await logged(Outcome.DENIED, "role")
-        return None
-    state = await (await ctx.registry.children()).load(child_id) if _plausible_id(child_id) else None
+    state = await (await ctx.registry.children()).load(child_id)
     if state is None:
-        await logged(Outcome.NOT_FOUND)
+        await read.log(Outcome.NOT_FOUND)
         return None
     units = await ctx.registry.gazetteer()
     residence = residence_on(state, on)
-    if not principal.covers(units.place(residence.commune_code, residence.valid_from)):
-        await logged(Outcome.DENIED, "jurisdiction")
+    if not ctx.principal.covers(units.place(residence.commune_code, residence.valid_from)):
+        await read.log(Outcome.DENIED, "jurisdiction")
         return None
-    await logged(Outcome.ALLOWED)
+    await read.log(Outcome.ALLOWED)
     return Child.of(state, on)
+
+
+async def _given_purpose(info: Info, kind: str, record_id: str, purpose: str) -> str:
+    """The purpose of a read, or a BAD_USER_INPUT error; a read refused for want of one is logged."""
+    try:
+        return _purpose(purpose, "purpose")
+    except GraphQLError:
+        await RecordRead(context(info), kind, kind, str(record_id), None).admitted()
+        raise
 
 
 def _plausible_id(child_id: str) -> bool:
@@ -397,37 +426,28 @@ class Case(relay.Node):
 async def read_case(ctx: Context, operation: str, case_id: str, purpose: str | None) -> Case | None:
     """A case if the principal may read it, logged either way. A case transferred between communes is visible
     to each side for its own period: the commune it left sees it as it stood until the transfer."""
-    principal, now = ctx.principal, datetime.now(UTC)
-
-    async def logged(outcome: Outcome, reason: str | None = None) -> None:
-        access = Access(ctx.request_id, operation, "case", case_id[:100], purpose, outcome, reason)
-        await record(ctx.registry.pool, principal, [access])
-
-    if not purpose:
-        await logged(Outcome.DENIED, "no_purpose")
-        return None
-    if not principal.allows(Action.READ_RECORD):
-        await logged(Outcome.DENIED, "role")
+    read, now = RecordRead(ctx, operation, "case", case_id, purpose), datetime.now(UTC)
+    if not await read.admitted():
         return None
     cases = await ctx.registry.cases()
-    state = await cases.load(case_id) if _plausible_id(case_id) else None
+    state = await cases.load(case_id)
     if state is None:
-        await logged(Outcome.NOT_FOUND)
+        await read.log(Outcome.NOT_FOUND)
         return None
     units = await ctx.registry.gazetteer()
     periods = state.jurisdictions
     for index in range(len(periods) - 1, -1, -1):
         period = periods[index]
-        if principal.covers(units.place(period.commune_code, period.since.astimezone(VIETNAM).date())):
+        if ctx.principal.covers(units.place(period.commune_code, period.since.astimezone(VIETNAM).date())):
             if index == len(periods) - 1:
-                await logged(Outcome.ALLOWED)
+                await read.log(Outcome.ALLOWED)
                 return Case.of(state, now, None)
             until = periods[index + 1].since
             before = await cases.load(case_id, before=until)
             assert before is not None  # the report came before the transfer
-            await logged(Outcome.ALLOWED, "former_jurisdiction")
+            await read.log(Outcome.ALLOWED, "former_jurisdiction")
             return Case.of(before, now, until)
-    await logged(Outcome.DENIED, "jurisdiction")
+    await read.log(Outcome.DENIED, "jurisdiction")
     return None
 
 
@@ -563,13 +583,8 @@ class Query:
 
     @strawberry.field(description="A child's record by its id; `purpose` says why it is read (logged).")
     async def child(self, info: Info, child_id: strawberry.ID, purpose: str) -> Child | None:
-        ctx = context(info)
-        try:
-            given = _purpose(purpose, "purpose")
-        except GraphQLError:
-            await read_child(ctx, "child", str(child_id), None)  # logged as refused, for want of a purpose
-            raise
-        return await read_child(ctx, "child", str(child_id), given)
+        given = await _given_purpose(info, "child", child_id, purpose)
+        return await read_child(context(info), "child", str(child_id), given)
 
     @strawberry.field(
         description="The children living in a unit today (commune or province of today's map, or "
@@ -582,13 +597,8 @@ class Query:
 
     @strawberry.field(description="A case by its id; `purpose` says why it is read (logged).")
     async def case(self, info: Info, case_id: strawberry.ID, purpose: str) -> Case | None:
-        ctx = context(info)
-        try:
-            given = _purpose(purpose, "purpose")
-        except GraphQLError:
-            await read_case(ctx, "case", str(case_id), None)  # logged as refused, for want of a purpose
-            raise
-        return await read_case(ctx, "case", str(case_id), given)
+        given = await _given_purpose(info, "case", case_id, purpose)
+        return await read_case(context(info), "case", str(case_id), given)
 
     @strawberry.field(description="Who read which record, when and why (auditors; this read is logged too).")
     async def access_log(
