@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, cast
@@ -221,6 +221,14 @@ class AdministrativeUnit(relay.Node):
         return [_unit_node(units, key) for key in node_ids]
 
 
+async def commune_on(info: Info, commune: str, since: date, on: date) -> AdministrativeUnit | None:
+    """The commune a record made under `commune` from `since` lies in, in the structure in force on `on`."""
+    units = await context(info).registry.gazetteer()
+    code = units.place(commune, since).unit(Level.COMMUNE, on)
+    view = None if code is None else units.find(code, on)
+    return None if view is None else AdministrativeUnit.of(view, on)
+
+
 def _unit_node(units: Gazetteer, key: str) -> AdministrativeUnit | None:
     unit_id, _, day = key.rpartition("@")
     try:
@@ -267,10 +275,7 @@ class Child(relay.Node):
 
     @strawberry.field(description="The commune the child lives in, in the structure in force on the day asked about.")
     async def commune(self, info: Info) -> AdministrativeUnit | None:
-        units = await context(info).registry.gazetteer()
-        code = units.place(self.residence.commune_code, self.residence.valid_from).unit(Level.COMMUNE, self.on)
-        view = None if code is None else units.find(code, self.on)
-        return None if view is None else AdministrativeUnit.of(view, self.on)
+        return await commune_on(info, self.residence.commune_code, self.residence.valid_from, self.on)
 
     @strawberry.field(name="childId", description="The record's own id (for `child(childId:)` and commands).")
     def record_id(self) -> strawberry.ID:
@@ -402,10 +407,7 @@ class Case(relay.Node):
 
     @strawberry.field(description="The commune responsible, in the structure in force on the day asked about.")
     async def commune(self, info: Info) -> AdministrativeUnit | None:
-        units = await context(info).registry.gazetteer()
-        code = units.place(self.commune_code, self.since).unit(Level.COMMUNE, self.on)
-        view = None if code is None else units.find(code, self.on)
-        return None if view is None else AdministrativeUnit.of(view, self.on)
+        return await commune_on(info, self.commune_code, self.since, self.on)
 
     @strawberry.field(name="caseId", description="The case's own id (for `case(caseId:)`).")
     def record_id(self) -> strawberry.ID:
@@ -453,6 +455,7 @@ async def read_case(ctx: Context, operation: str, case_id: str, purpose: str | N
 
 @strawberry.type(description="An entry of the access log (auditors only).")
 class AccessLogEntry:
+    id: strawberry.Private[int]
     at: datetime
     request_id: str
     subject: str
@@ -622,10 +625,12 @@ class Query:
         found = await entries(ctx.registry.pool, record_kind=record_kind, record_id=record_id, subject=subject,
                               after=start, limit=first + 1)  # fmt: skip
         page = found[:first]
-        edges = [AccessLogEdge(cursor=_cursor("AccessLog", str(e.id)), node=AccessLogEntry(
-            at=e.at, request_id=e.request_id, subject=e.subject, role=e.role, unit=e.unit, operation=e.operation,
-            record_kind=e.record_kind, record_id=e.record_id, purpose=e.purpose, outcome=e.outcome.value,
-            reason=e.reason)) for e in page]  # fmt: skip
+        edges = [
+            AccessLogEdge(
+                cursor=_cursor("AccessLog", str(e.id)), node=AccessLogEntry(**{**asdict(e), "outcome": e.outcome.value})
+            )
+            for e in page
+        ]
         info_ = relay.PageInfo(has_next_page=len(found) > first, has_previous_page=start > 0,
                                start_cursor=edges[0].cursor if edges else None,
                                end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
