@@ -13,8 +13,11 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from registry.law import TWO_TIER_FROM, start_of_day
+from registry.children import add_years
+from registry.law import CHILD_AGE_LIMIT, TWO_TIER_FROM, start_of_day
 from registry.units import Level
+
+Source = asyncpg.Connection | asyncpg.Pool  # what the queries read from: a connection (a transaction) or the pool
 
 
 def unit_column(level: Level, on: date) -> str:
@@ -43,7 +46,7 @@ def _known(
 
 
 async def children_by_group(
-    conn: asyncpg.Connection,
+    conn: Source,
     level: Level,
     on: date,
     *,
@@ -68,7 +71,7 @@ async def children_by_group(
 
 
 async def children_in(
-    conn: asyncpg.Connection, level: Level, unit: str, on: date, *, known_at: datetime | None = None,
+    conn: Source, level: Level, unit: str, on: date, *, known_at: datetime | None = None,
     schema: str = "read",
 ) -> list[str]:  # fmt: skip
     """The ids of the children living in a unit on `on` (the register of that unit on that day)."""
@@ -83,8 +86,32 @@ async def children_in(
     return [r["child_id"] for r in rows]
 
 
+async def children_page(
+    conn: Source, level: Level, unit: str, on: date, *, after: str, limit: int, group: str | None = None,
+    known_at: datetime | None = None, schema: str = "read",
+) -> list[str]:  # fmt: skip
+    """A page of the register of a unit on `on`, by child id after `after`: the children living there that day
+    (alive and under 18 then; with `group`, only those in it that day); with `known_at`, as the registry knew it."""
+    args: list[object] = [on, add_years(on, -CHILD_AGE_LIMIT), after, limit]
+    known = _known(args, ("r",), known_at, unit_column(level, on), unit)
+    in_group = ""
+    if group is not None:
+        args.append(group)
+        in_group = (f" AND EXISTS (SELECT FROM {schema}.child_groups g WHERE g.child_id = r.child_id"
+                    f" AND g.group_code = ${len(args)} AND g.valid @> $1::date AND "
+                    + _known(args, ("g",), known_at, "", None) + ")")  # fmt: skip
+    rows = await conn.fetch(
+        f"SELECT r.child_id FROM {schema}.child_residences r JOIN {schema}.children c USING (child_id)"
+        f" WHERE r.valid @> $1::date AND {known} AND c.merged_into IS NULL AND c.date_of_birth <= $1::date"
+        f" AND c.date_of_birth > $2::date AND (c.died_on IS NULL OR c.died_on > $1::date) AND r.child_id > $3"
+        f"{in_group} ORDER BY r.child_id LIMIT $4",
+        *args,
+    )
+    return [r["child_id"] for r in rows]
+
+
 async def open_cases(
-    conn: asyncpg.Connection, level: Level, on: date, *, known_at: datetime | None = None, unit: str | None = None,
+    conn: Source, level: Level, on: date, *, known_at: datetime | None = None, unit: str | None = None,
     schema: str = "read",
 ) -> dict[tuple[str, str, str], int]:  # fmt: skip
     """Open cases by (unit, stage, case type) at the end of `on` (Vietnam time), each counted where it was handled
@@ -101,4 +128,4 @@ async def open_cases(
     return {(r["unit"], r["stage"], r["case_type"]): r["cases"] for r in rows}
 
 
-__all__ = ["children_by_group", "children_in", "open_cases", "unit_column"]
+__all__ = ["children_by_group", "children_in", "children_page", "open_cases", "unit_column"]

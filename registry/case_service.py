@@ -27,7 +27,7 @@ from .cases import (
 )
 from .child_service import ChildRegister
 from .errors import ConcurrencyError
-from .events import Metadata
+from .events import Horizon, Metadata
 from .gazetteer import Gazetteer
 from .law import VIETNAM
 from .sealing import Keyring
@@ -52,9 +52,12 @@ class CaseRegister:
         self._children = children
         self._clock = clock
 
-    async def load(self, case_id: str, *, before: datetime | None = None) -> CaseState | None:
-        """The case as stored (None if there is none); with `before`, as it stood just before that time."""
-        return await self._streams.load(case_id, before=before)
+    async def load(
+        self, case_id: str, *, before: datetime | None = None, known: Horizon | None = None
+    ) -> CaseState | None:
+        """The case as stored (None if there is none); with `before`, as it stood just before that time; with
+        `known`, as the registry knew it then."""
+        return await self._streams.load(case_id, before=before, known=known)
 
     async def cases_of(self, child_id: str) -> list[str]:
         """The ids of the cases that concern a child, oldest first (reads every case event: until projections)."""

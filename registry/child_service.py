@@ -33,7 +33,7 @@ from .children import (
     evolve,
 )
 from .errors import ConcurrencyError
-from .events import Metadata
+from .events import Horizon, Metadata
 from .gazetteer import Gazetteer
 from .law import VIETNAM
 from .sealing import Keyring
@@ -58,9 +58,10 @@ class ChildRegister:
         self._units = units
         self._clock = clock
 
-    async def load(self, child_id: str) -> ChildState | None:
-        """The record as the store holds it (None if there is none); personal data opened with the child's key."""
-        return await self._streams.load(child_id)
+    async def load(self, child_id: str, *, known: Horizon | None = None) -> ChildState | None:
+        """The record as the store holds it (None if there is none); personal data opened with the child's key;
+        with `known`, as the registry knew it then."""
+        return await self._streams.load(child_id, known=known)
 
     async def execute(
         self, command: ChildCommand, metadata: Metadata, *, idempotency_key: str | None = None,

@@ -88,6 +88,20 @@ class Cursor:
 START = Cursor(0, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """What the registry knew at a point of system time: the events up to a cursor of the global order, or those
+    recorded by a time (both when both are given). "As of" reads fold only the events it includes."""
+
+    cursor: Cursor | None = None
+    time: datetime | None = None
+
+    def includes(self, event: RecordedEvent) -> bool:
+        if self.cursor is not None and event.cursor > self.cursor:
+            return False
+        return self.time is None or event.recorded_at <= self.time
+
+
 class RecordedEvent(NamedTuple):
     """An event as stored, its data upgraded to the current schema version.
 
@@ -237,6 +251,7 @@ __all__ = [
     "Catalog",
     "Cursor",
     "EventSchema",
+    "Horizon",
     "Metadata",
     "NewEvent",
     "RecordedEvent",

@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from .errors import ConcurrencyError, IdempotencyConflict
-from .events import Metadata, NewEvent
+from .events import Horizon, Metadata, NewEvent
 from .law import start_of_day
 from .personal import Parts, event_type
 from .sealing import Keyring, seal, unseal
@@ -62,10 +62,13 @@ class SealedStreams(Generic[S]):
     def stream(self, subject_id: str) -> str:
         return f"{self._type}:{subject_id}"
 
-    async def load(self, subject_id: str, *, before: datetime | None = None) -> S | None:
+    async def load(self, subject_id: str, *, before: datetime | None = None, known: Horizon | None = None) -> S | None:
         """The subject's state as stored (None if it has no stream), personal parts opened with its key; with
-        `before`, as the world was just before that time (only events that occurred earlier are folded)."""
+        `before`, as the world was just before that time (only events that occurred earlier are folded); with
+        `known`, as the registry knew it then (only the events recorded by then are folded)."""
         events = await self.store.read_stream(self.stream(subject_id))
+        if known is not None:
+            events = [e for e in events if known.includes(e)]
         if before is not None:
             events = [e for e in events if e.occurred_at < before]
         if not events:

@@ -647,6 +647,14 @@ class EventStore:
             row = await retry(lambda: self._pool.fetchrow(_HORIZON_SQL))
         return START if row is None else Cursor(row[0], row[1])
 
+    async def recorded_at(self, cursor: Cursor) -> datetime | None:
+        """When the event at `cursor` was recorded (None if no event is there)."""
+        with driver_errors():
+            found: datetime | None = await retry(lambda: self._pool.fetchval(
+                "SELECT recorded_at FROM events WHERE position = $1 AND transaction_id = $2",
+                cursor.position, cursor.transaction_id))  # fmt: skip
+        return found
+
     async def stats(self) -> tuple[int, int]:
         """Return (number of events, highest position)."""
         with driver_errors():

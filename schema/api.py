@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -35,12 +35,14 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
+    SchemaExtension,
 )
 from strawberry.relay.types import GlobalIDValueError, InvalidGlobalIDError
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
+from projections.queries import children_page
 from registry.access import Action, Principal, reaches
 from registry.access_log import Access, Outcome, entries, record
 from registry.cases import (
@@ -62,12 +64,11 @@ from registry.children import (
     RegisterChild,
     Residence,
     Sex,
-    add_years,
 )
 from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
-from registry.events import Metadata, RecordedEvent
+from registry.events import Cursor, Horizon, Metadata, RecordedEvent
 from registry.gazetteer import Gazetteer, UnitView
-from registry.law import CHILD_AGE_LIMIT, VIETNAM
+from registry.law import VIETNAM
 from registry.runtime import Registry
 from registry.units import Level, level_of
 
@@ -87,6 +88,7 @@ class Context:
     authenticated: Principal | None  # None only for the explorer page, which runs no resolver
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     purpose: str | None = None
+    as_of: dict[str, Any] = field(default_factory=dict)  # echoed in the response's extensions (ReportAsOf)
 
     @property
     def principal(self) -> Principal:
@@ -101,6 +103,51 @@ class Context:
 def context(info: Info) -> Context:
     found: Context = info.context
     return found
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The point a root read is made at and everything under it: what the registry knew then (`known`; None for
+    now) and the moment of system time that is (`at`), whose day in Vietnam is the day the record is seen on."""
+
+    known: Horizon | None
+    at: datetime
+
+    @property
+    def day(self) -> date:
+        return self.at.astimezone(VIETNAM).date()
+
+
+AS_OF = "An event's `globalCursor`: read as the registry knew it just after that event (default: now)."
+AS_OF_TIME = "A moment (with its time zone): read as the registry knew it then; with `asOf`, the earlier of both."
+
+
+async def point_of(info: Info, as_of: str | None, as_of_time: datetime | None) -> AsOf:
+    """The point a root read asks for, checked: a cursor this registry issued and has reached, a past time."""
+    ctx = context(info)
+    now = datetime.now(UTC)
+    if as_of is None and as_of_time is None:
+        return AsOf(None, now)
+    at, cursor = now, None
+    if as_of is not None:
+        try:
+            cursor = Cursor.from_token(as_of, "asOf")
+        except RegistryError as exc:
+            raise bad_input("asOf", "is not an event cursor of this registry (an event's globalCursor)") from exc
+        store = ctx.registry.store
+        recorded = await store.recorded_at(cursor) if cursor <= await store.horizon() else None
+        if recorded is None:
+            raise bad_input("asOf", "names no event this registry has recorded")
+        at = recorded
+        ctx.as_of[f"{info.path.key}.asOf"] = as_of
+    if as_of_time is not None:
+        if as_of_time.tzinfo is None:
+            raise bad_input("asOfTime", "needs its time zone (e.g. 2026-10-01T09:00:00+07:00)")
+        if as_of_time > now:
+            raise bad_input("asOfTime", "lies in the future")
+        at = min(at, as_of_time)
+        ctx.as_of[f"{info.path.key}.asOfTime"] = as_of_time.isoformat()
+    return AsOf(Horizon(cursor, as_of_time), at)
 
 
 def bad_input(field_name: str, message: str) -> GraphQLError:
@@ -128,6 +175,8 @@ class PrincipalType:
 )
 class Event:
     position: int
+    global_cursor: str = strawberry.field(description="Its place in the global order: give it as `asOf` to read "
+                                          "as the registry knew it just after this event.")  # fmt: skip
     version: int
     event_type: str
     occurred_at: datetime = strawberry.field(description="Business time: when it happened.")
@@ -155,9 +204,10 @@ class EventConnection:
 
 
 async def history(
-    ctx: Context, stream: str, first: int, after: str | None, before: datetime | None = None
+    ctx: Context, stream: str, first: int, after: str | None, before: datetime | None, known: Horizon | None
 ) -> EventConnection:
-    """The events of a stream the caller may already read (its record was authorised), a page at a time."""
+    """The events of a stream the caller may already read (its record was authorised), a page at a time: those
+    the registry knew at `known`, and with `before`, those that occurred earlier."""
     if not ctx.principal.allows(Action.READ_HISTORY):
         raise GraphQLError("your role does not read histories", extensions={"code": "FORBIDDEN"})
     if not 1 <= first <= MAX_PAGE:
@@ -167,7 +217,8 @@ async def history(
     except ValueError as exc:
         raise bad_input("after", "is not a cursor of this list") from exc
     events = [e for e in await ctx.registry.store.read_stream(stream)
-              if e.version > start and (before is None or e.occurred_at < before)]  # fmt: skip
+              if e.version > start and (before is None or e.occurred_at < before)
+              and (known is None or known.includes(e))]  # fmt: skip
     edges = [EventEdge(cursor=_cursor("EventCursor", str(e.version)), node=_event(e)) for e in events[:first]]
     page = relay.PageInfo(has_next_page=len(events) > first, has_previous_page=start > 0,
                           start_cursor=edges[0].cursor if edges else None,
@@ -178,8 +229,9 @@ async def history(
 def _event(e: RecordedEvent) -> Event:
     meta: dict[str, Any] = e.metadata
     return Event(
-        position=e.position, version=e.version, event_type=e.event_type, occurred_at=e.occurred_at,
-        recorded_at=e.recorded_at, actor_id=meta.get("actor_id", ""), actor_role=meta.get("actor_role", ""),
+        position=e.position, global_cursor=e.cursor.token(), version=e.version, event_type=e.event_type,
+        occurred_at=e.occurred_at, recorded_at=e.recorded_at, actor_id=meta.get("actor_id", ""),
+        actor_role=meta.get("actor_role", ""),
         jurisdiction=meta.get("jurisdiction"), reason=meta.get("reason"), source=meta.get("source"),
         correlation_id=meta.get("correlation_id"), causation_id=meta.get("causation_id"),
         data=cast(JSON, {k: v for k, v in e.data.items() if k != "personal"}),
@@ -260,9 +312,10 @@ class Child(relay.Node):
     version: int
     residence: strawberry.Private[Residence]  # the one in force on `on`
     on: strawberry.Private[date]
+    known: strawberry.Private[Horizon | None]
 
     @classmethod
-    def of(cls, state: ChildState, on: date) -> Child:
+    def of(cls, state: ChildState, on: date, known: Horizon | None = None) -> Child:
         identity = state.personal if isinstance(state.personal, Identity) else None
         return cls(
             child_id=state.child_id, full_name=None if identity is None else identity.full_name,
@@ -270,7 +323,7 @@ class Child(relay.Node):
             groups=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.groups],
             at_risk=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.at_risk],
             died_on=state.died_on, merged_into=state.merged_into, version=state.version,
-            residence=residence_on(state, on), on=on,
+            residence=residence_on(state, on), on=on, known=known,
         )  # fmt: skip
 
     @strawberry.field(description="The commune the child lives in, in the structure in force on the day asked about.")
@@ -283,7 +336,7 @@ class Child(relay.Node):
 
     @strawberry.field(description="The record's events, oldest first (the audit trail).")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:
-        return await history(context(info), f"child:{self.child_id}", first, after)
+        return await history(context(info), f"child:{self.child_id}", first, after, None, self.known)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
@@ -327,12 +380,16 @@ class RecordRead:
         return True
 
 
-async def read_child(ctx: Context, operation: str, child_id: str, purpose: str | None) -> Child | None:
-    """A child's record if the principal may read it (None otherwise, or if there is none); logged either way."""
-    read, on = RecordRead(ctx, operation, "child", child_id, purpose), ctx.today()
+async def read_child(
+    ctx: Context, operation: str, child_id: str, purpose: str | None, point: AsOf | None = None
+) -> Child | None:
+    """A child's record if the principal may read it (None otherwise, or if there is none); logged either way.
+    With `point`, the record as the registry knew it then, in the jurisdiction of that day."""
+    read = RecordRead(ctx, operation, "child", child_id, purpose)
+    on, known = (ctx.today(), None) if point is None else (point.day, point.known)
     if not await read.admitted():
         return None
-    state = await (await ctx.registry.children()).load(child_id)
+    state = await (await ctx.registry.children()).load(child_id, known=known)
     if state is None:
         await read.log(Outcome.NOT_FOUND)
         return None
@@ -342,7 +399,7 @@ async def read_child(ctx: Context, operation: str, child_id: str, purpose: str |
         await read.log(Outcome.DENIED, "jurisdiction")
         return None
     await read.log(Outcome.ALLOWED)
-    return Child.of(state, on)
+    return Child.of(state, on, known)
 
 
 async def _given_purpose(info: Info, kind: str, record_id: str, purpose: str) -> str:
@@ -389,9 +446,10 @@ class Case(relay.Node):
     commune_code: strawberry.Private[str]
     since: strawberry.Private[date]
     on: strawberry.Private[date]
+    known: strawberry.Private[Horizon | None]
 
     @classmethod
-    def of(cls, state: CaseState, now: datetime, until: datetime | None) -> Case:
+    def of(cls, state: CaseState, now: datetime, until: datetime | None, known: Horizon | None = None) -> Case:
         place = state.jurisdictions[-1]
         deadlines = [CaseDeadline(code=d.deadline.code, step=d.deadline.step, due_at=d.due_at, met_at=d.met_at,
                                   status=d.status.value) for d in state.deadlines(until or now)]  # fmt: skip
@@ -402,7 +460,7 @@ class Case(relay.Node):
             officer_id=state.officer_id, child_ids=list(state.child_ids),
             closed_reason=None if state.closed is None else state.closed.reason.value, cycle=state.cycle,
             version=state.version, deadlines=deadlines, until=until, commune_code=place.commune_code,
-            since=place.since.astimezone(VIETNAM).date(), on=(until or now).astimezone(VIETNAM).date(),
+            since=place.since.astimezone(VIETNAM).date(), on=(until or now).astimezone(VIETNAM).date(), known=known,
         )  # fmt: skip
 
     @strawberry.field(description="The commune responsible, in the structure in force on the day asked about.")
@@ -415,7 +473,7 @@ class Case(relay.Node):
 
     @strawberry.field(description="The case's events, oldest first; for a former commune, those until the transfer.")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:
-        return await history(context(info), f"case:{self.case_id}", first, after, self.until)
+        return await history(context(info), f"case:{self.case_id}", first, after, self.until, self.known)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
@@ -425,14 +483,18 @@ class Case(relay.Node):
         return [await read_case(ctx, "node", case_id, ctx.purpose) for case_id in node_ids]
 
 
-async def read_case(ctx: Context, operation: str, case_id: str, purpose: str | None) -> Case | None:
+async def read_case(
+    ctx: Context, operation: str, case_id: str, purpose: str | None, point: AsOf | None = None
+) -> Case | None:
     """A case if the principal may read it, logged either way. A case transferred between communes is visible
-    to each side for its own period: the commune it left sees it as it stood until the transfer."""
-    read, now = RecordRead(ctx, operation, "case", case_id, purpose), datetime.now(UTC)
+    to each side for its own period: the commune it left sees it as it stood until the transfer. With `point`,
+    the case as the registry knew it then."""
+    read = RecordRead(ctx, operation, "case", case_id, purpose)
+    now, known = (datetime.now(UTC), None) if point is None else (point.at, point.known)
     if not await read.admitted():
         return None
     cases = await ctx.registry.cases()
-    state = await cases.load(case_id)
+    state = await cases.load(case_id, known=known)
     if state is None:
         await read.log(Outcome.NOT_FOUND)
         return None
@@ -443,12 +505,12 @@ async def read_case(ctx: Context, operation: str, case_id: str, purpose: str | N
         if ctx.principal.covers(units.place(period.commune_code, period.since.astimezone(VIETNAM).date())):
             if index == len(periods) - 1:
                 await read.log(Outcome.ALLOWED)
-                return Case.of(state, now, None)
+                return Case.of(state, now, None, known)
             until = periods[index + 1].since
-            before = await cases.load(case_id, before=until)
+            before = await cases.load(case_id, before=until, known=known)
             assert before is not None  # the report came before the transfer
             await read.log(Outcome.ALLOWED, "former_jurisdiction")
-            return Case.of(before, now, until)
+            return Case.of(before, now, until, known)
     await read.log(Outcome.DENIED, "jurisdiction")
     return None
 
@@ -509,15 +571,14 @@ def _cursor_value(kind: str, cursor: str | None, field_name: str = "after") -> s
     return str(value)
 
 
-_UNIT_COLUMN = {Level.COMMUNE: "commune_now", Level.DISTRICT: "district_code", Level.PROVINCE: "province_now"}
-
-
 async def list_children(
-    ctx: Context, unit: str, purpose: str, first: int, after: str | None, group: str | None
-) -> ChildConnection:
-    """The children living in a unit today (the child register's read model), a page at a time; every record
-    served is logged, and a unit out of reach is refused (and logged)."""
-    principal, today = ctx.principal, ctx.today()
+    ctx: Context, unit: str, purpose: str, first: int, after: str | None, group: str | None, on: date | None,
+    point: AsOf,
+) -> ChildConnection:  # fmt: skip
+    """The children living in a unit on `on` (default: the day of `point`) as the registry knew it at `point` (the
+    child register's read model), a page at a time; every record served is logged, and a unit out of reach (in
+    the structure of that day) is refused (and logged)."""
+    principal, today = ctx.principal, on or point.day
     if not 1 <= first <= MAX_PAGE:
         raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
     start = _cursor_value("ChildCursor", after) or ""
@@ -535,18 +596,16 @@ async def list_children(
     if await ctx.registry.pool.fetchval("SELECT to_regclass('read.children')") is None:
         raise GraphQLError("the register's read model is being built: try again in a moment",
                            extensions={"code": "NOT_READY"})  # fmt: skip
-    rows = await ctx.registry.pool.fetch(
-        f"SELECT child_id FROM read.children WHERE {_UNIT_COLUMN[level]} = $1 AND merged_into IS NULL"
-        " AND died_on IS NULL AND date_of_birth > $2 AND child_id > $3 AND ($4::text IS NULL OR $4 = ANY(groups))"
-        " ORDER BY child_id LIMIT $5",
-        unit, add_years(today, -CHILD_AGE_LIMIT), start, group, first + 1,
-    )  # fmt: skip
+    known_at = None if point.known is None else point.at
+    rows = await children_page(ctx.registry.pool, level, unit, today, after=start, limit=first + 1, group=group,
+                               known_at=known_at)  # fmt: skip
     register = await ctx.registry.children()
     edges = []
-    for row in rows[:first]:
-        state = await register.load(row["child_id"])
+    for child_id in rows[:first]:
+        state = await register.load(child_id, known=point.known)
         if state is not None:
-            edges.append(ChildEdge(cursor=_cursor("ChildCursor", state.child_id), node=Child.of(state, today)))
+            node = Child.of(state, today, point.known)
+            edges.append(ChildEdge(cursor=_cursor("ChildCursor", state.child_id), node=node))
     served = [Access(ctx.request_id, "children", "child", e.node.child_id, purpose, Outcome.ALLOWED) for e in edges]
     await record(ctx.registry.pool, principal, served)
     page = relay.PageInfo(has_next_page=len(rows) > first, has_previous_page=bool(start),
@@ -573,10 +632,10 @@ class Query:
         p = context(info).principal
         return PrincipalType(subject=p.subject, role=p.role.value, unit=p.unit, expires_at=p.expires_at)
 
-    @strawberry.field(description="An administrative unit by its code, as it was on `asOf` (default today).")
-    async def unit(self, info: Info, code: str, as_of: date | None = None) -> AdministrativeUnit | None:
+    @strawberry.field(description="An administrative unit by its code, as it was on `on` (default today).")
+    async def unit(self, info: Info, code: str, on: date | None = None) -> AdministrativeUnit | None:
         ctx = context(info)
-        on = as_of or ctx.today()
+        on = on or ctx.today()
         units = await ctx.registry.gazetteer()
         try:
             view = units.find(code, on)
@@ -585,23 +644,39 @@ class Query:
         return None if view is None else AdministrativeUnit.of(view, on)
 
     @strawberry.field(description="A child's record by its id; `purpose` says why it is read (logged).")
-    async def child(self, info: Info, child_id: strawberry.ID, purpose: str) -> Child | None:
+    async def child(
+        self, info: Info, child_id: strawberry.ID, purpose: str,
+        as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
+        as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
+    ) -> Child | None:  # fmt: skip
         given = await _given_purpose(info, "child", child_id, purpose)
-        return await read_child(context(info), "child", str(child_id), given)
+        point = await point_of(info, as_of, as_of_time)
+        return await read_child(context(info), "child", str(child_id), given, point)
 
     @strawberry.field(
-        description="The children living in a unit today (commune or province of today's map, or "
-        "a district of 2025-06-30), by id; each record served is logged with `purpose`."
+        description="The children living in a unit on `on` (default: today, or the day of `asOf`), in the "
+        "structure of that day (a commune or province; a district of 2025-06-30 from 2025-07-01), by id; each "
+        "record served is logged with `purpose`."
     )
     async def children(
-        self, info: Info, unit: str, purpose: str, first: int = 20, after: str | None = None, group: str | None = None
-    ) -> ChildConnection:
-        return await list_children(context(info), unit, _purpose(purpose, "purpose"), first, after, group)
+        self, info: Info, unit: str, purpose: str, first: int = 20, after: str | None = None,
+        group: str | None = None, on: date | None = None,
+        as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
+        as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
+    ) -> ChildConnection:  # fmt: skip
+        given = _purpose(purpose, "purpose")
+        point = await point_of(info, as_of, as_of_time)
+        return await list_children(context(info), unit, given, first, after, group, on, point)
 
     @strawberry.field(description="A case by its id; `purpose` says why it is read (logged).")
-    async def case(self, info: Info, case_id: strawberry.ID, purpose: str) -> Case | None:
+    async def case(
+        self, info: Info, case_id: strawberry.ID, purpose: str,
+        as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
+        as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
+    ) -> Case | None:  # fmt: skip
         given = await _given_purpose(info, "case", case_id, purpose)
-        return await read_case(context(info), "case", str(case_id), given)
+        point = await point_of(info, as_of, as_of_time)
+        return await read_case(context(info), "case", str(case_id), given, point)
 
     @strawberry.field(description="Who read which record, when and why (auditors; this read is logged too).")
     async def access_log(
@@ -900,6 +975,14 @@ def _mask(error: GraphQLError) -> bool:
     return True
 
 
+class ReportAsOf(SchemaExtension):
+    """Echo the point each root read was made at in the response's `extensions` (`asOf`, by field)."""
+
+    def get_results(self) -> dict[str, Any]:
+        ctx = self.execution_context.context
+        return {"asOf": ctx.as_of} if isinstance(ctx, Context) and ctx.as_of else {}
+
+
 class Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Log what went wrong without the query's text (strawberry's default logs it, and a query can hold a
@@ -922,6 +1005,7 @@ schema = Schema(
         lambda: MaskErrors(should_mask_error=_mask),
         lambda: AddValidationRules([CostRule]),
         ReportCost,
+        ReportAsOf,
     ],
 )
 

@@ -127,7 +127,7 @@ def test_me_and_units_as_of_a_day(api: Api) -> None:
     token = api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:hoa")
     me = api.post("{ me { subject role unit } }", token).json()["data"]["me"]
     assert me == {"subject": "officer:hoa", "role": "commune_officer", "unit": TA_LENG}
-    query = 'query($d: Date) { unit(code: "03405", asOf: $d) { name level parent { code level } } }'
+    query = 'query($d: Date) { unit(code: "03405", on: $d) { name level parent { code level } } }'
     now = api.post(query, token).json()["data"]["unit"]
     assert now == {"name": "Tả Lèng", "level": "commune", "parent": {"code": "12", "level": "province"}}
     then = api.post(query, token, {"d": "2024-01-01"}).json()["data"]["unit"]
@@ -243,17 +243,18 @@ def test_only_auditors_read_the_access_log_and_their_reading_is_logged(api: Api,
 
 
 LIST = (
-    'query($u: String!, $a: String, $g: String) { children(unit: $u, purpose: "annual review", first: 2,'
-    " after: $a, group: $g) { edges { cursor node { id fullName } } pageInfo { hasNextPage endCursor } } }"
+    'query($u: String!, $a: String, $g: String, $on: Date, $asOf: String) { children(unit: $u, purpose:'
+    ' "annual review", first: 2, after: $a, group: $g, on: $on, asOf: $asOf) { edges { cursor node { id fullName } }'
+    " pageInfo { hasNextPage endCursor } } }"
 )
 
 
-def listed(api: Api, token: str, unit: str, group: str | None = None) -> list[str]:
+def listed(api: Api, token: str, unit: str, group: str | None = None, **point: str) -> list[str]:
     """Every child of a unit, page by page (waiting for the read model to catch up with the fixture's events)."""
     for _ in range(100):
         ids, after = [], None
         while True:
-            answer = api.post(LIST, token, {"u": unit, "a": after, "g": group}).json()
+            answer = api.post(LIST, token, {"u": unit, "a": after, "g": group, **point}).json()
             if "errors" in answer and answer["errors"][0]["extensions"]["code"] == "NOT_READY":
                 break  # the server's projector has not made the read model yet
             assert "errors" not in answer, answer
@@ -312,6 +313,43 @@ def test_histories_show_the_events_without_personal_data_and_each_side_its_perio
                            ("03394", ["ReportReceived", "CaseTransferred", "InitialAssessmentCompleted"])):  # fmt: skip
         answer = api.post(cases, api.token(Role.COMMUNE_OFFICER, unit), {"id": api.case}).json()
         assert [e["node"]["eventType"] for e in answer["data"]["case"]["history"]["edges"]] == expected, unit
+
+
+def test_every_root_read_as_of_a_point_in_the_global_order_or_a_time(api: Api) -> None:
+    officer, district = api.token(Role.COMMUNE_OFFICER, TA_LENG), api.token(Role.DISTRICT_OFFICER, "106")
+    events = "query($id: ID!) { child(childId: $id, purpose: \"audit\") { history { edges { node { eventType" \
+             " globalCursor recordedAt } } } } }"  # fmt: skip
+    registered, classified = [e["node"] for e in api.post(events, officer, {"id": api.child}).json()["data"]["child"]
+                              ["history"]["edges"]]  # fmt: skip
+    query = "query($id: ID!, $c: String, $t: DateTime) { child(childId: $id, purpose: \"audit\", asOf: $c," \
+            " asOfTime: $t) { version groups { code } history { edges { node { eventType } } } } }"  # fmt: skip
+    then = api.post(query, officer, {"id": api.child, "c": registered["globalCursor"]}).json()
+    assert then["data"]["child"] == {"version": 1, "groups": [], "history": {"edges": [
+        {"node": {"eventType": "ChildRegistered"}}]}}  # fmt: skip
+    assert then["extensions"]["asOf"] == {"child.asOf": registered["globalCursor"]}
+    later = api.post(query, officer, {"id": api.child, "c": classified["globalCursor"]}).json()["data"]["child"]
+    assert (later["version"], later["groups"]) == (2, [{"code": "disabled"}])
+    before = datetime.fromisoformat(registered["recordedAt"]) - timedelta(seconds=1)
+    assert api.post(query, officer, {"id": api.child, "t": before.isoformat()}).json()["data"]["child"] is None
+    # The case as the registry knew it when the report came in: Tả Lèng's alone, not yet transferred.
+    report = 'query($id: ID!) { case(caseId: $id, purpose: "audit") { history { edges { node { globalCursor } } } } }'
+    received = api.post(report, api.token(Role.AUDITOR, None), {"id": api.case}).json()["data"]["case"]["history"]
+    cursor = received["edges"][0]["node"]["globalCursor"]
+    at = 'query($id: ID!, $c: String) { case(caseId: $id, purpose: "audit", asOf: $c) { stage until commune { code }' \
+         " } }"  # fmt: skip
+    assert api.post(at, officer, {"id": api.case, "c": cursor}).json()["data"]["case"] == {
+        "stage": "received", "until": None, "commune": {"code": TA_LENG}}  # fmt: skip
+    assert api.post(at, api.token(Role.COMMUNE_OFFICER, "03394"), {"id": api.case, "c": cursor}).json()["data"] == {
+        "case": None}  # fmt: skip
+    # The register of a unit: as known just after the first child was recorded, and on a day of the old map.
+    assert api.child in listed(api, officer, TA_LENG, asOf=registered["globalCursor"])
+    assert not set(api.others) & set(listed(api, officer, TA_LENG, asOf=registered["globalCursor"]))
+    assert api.child in listed(api, district, "106", on="2024-06-01")
+    assert not set(api.others) & set(listed(api, district, "106", on="2024-06-01"))  # they came in 2025
+    for variables, name in (({"id": api.child, "c": "bm9wZQ"}, "asOf"), ({"id": api.child, "c": "OTk5OTk5OTk6MQ"},
+                            "asOf"), ({"id": api.child, "t": "2999-01-01T00:00:00+07:00"}, "asOfTime")):  # fmt: skip
+        bad = api.post(query, officer, variables).json()
+        assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": name}, variables
 
 
 REGISTER = "mutation($i: RegisterChildInput!) { registerChild(input: $i) { child { id version fullName } position" \
