@@ -243,7 +243,7 @@ def test_only_auditors_read_the_access_log_and_their_reading_is_logged(api: Api,
 
 
 LIST = (
-    'query($u: String!, $a: String, $g: String, $on: Date, $asOf: String) { children(unit: $u, purpose:'
+    "query($u: String!, $a: String, $g: String, $on: Date, $asOf: String) { children(unit: $u, purpose:"
     ' "annual review", first: 2, after: $a, group: $g, on: $on, asOf: $asOf) { edges { cursor node { id fullName } }'
     " pageInfo { hasNextPage endCursor } } }"
 )
