@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, cast
@@ -43,7 +43,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from projections.queries import children_page
-from registry.access import Action, Principal, reaches
+from registry.access import Action, reaches
 from registry.access_log import Access, Outcome, entries, record
 from registry.cases import (
     ApprovePlan,
@@ -66,99 +66,31 @@ from registry.children import (
     Sex,
 )
 from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
-from registry.events import Cursor, Horizon, Metadata, RecordedEvent
+from registry.events import Horizon, Metadata, RecordedEvent
 from registry.gazetteer import Gazetteer, UnitView
 from registry.law import VIETNAM
-from registry.runtime import Registry
 from registry.units import Level, level_of
 
+from .aggregates import AggregateQuery
+from .context import (
+    AS_OF,
+    AS_OF_TIME,
+    PURPOSE_HEADER,
+    AsOf,
+    Context,
+    bad_input,
+    context,
+    cursor_of,
+    cursor_value,
+    point_of,
+    purpose_of,
+    require_read_models,
+)
 from .cost import MAX_PAGE, CostRule, ReportCost
 
 log = logging.getLogger(__name__)
 
 _IDS = uuid.UUID("0b5c7d0e-3f55-4c1e-9a57-6a2f3c9e8d41")  # namespace of the ids the API makes for new records
-PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
-
-
-@dataclass
-class Context:
-    """What every resolver of one request sees."""
-
-    registry: Registry
-    authenticated: Principal | None  # None only for the explorer page, which runs no resolver
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    purpose: str | None = None
-    as_of: dict[str, Any] = field(default_factory=dict)  # echoed in the response's extensions (ReportAsOf)
-
-    @property
-    def principal(self) -> Principal:
-        if self.authenticated is None:  # cannot happen: schema/app.py lets no query through without a token
-            raise GraphQLError("a bearer token is required", extensions={"code": "UNAUTHENTICATED"})
-        return self.authenticated
-
-    def today(self) -> date:
-        return datetime.now(UTC).astimezone(VIETNAM).date()
-
-
-def context(info: Info) -> Context:
-    found: Context = info.context
-    return found
-
-
-@dataclass(frozen=True)
-class AsOf:
-    """The point a root read is made at and everything under it: what the registry knew then (`known`; None for
-    now) and the moment of system time that is (`at`), whose day in Vietnam is the day the record is seen on."""
-
-    known: Horizon | None
-    at: datetime
-
-    @property
-    def day(self) -> date:
-        return self.at.astimezone(VIETNAM).date()
-
-
-AS_OF = "An event's `globalCursor`: read as the registry knew it just after that event (default: now)."
-AS_OF_TIME = "A moment (with its time zone): read as the registry knew it then; with `asOf`, the earlier of both."
-
-
-async def point_of(info: Info, as_of: str | None, as_of_time: datetime | None) -> AsOf:
-    """The point a root read asks for, checked: a cursor this registry issued and has reached, a past time."""
-    ctx = context(info)
-    now = datetime.now(UTC)
-    if as_of is None and as_of_time is None:
-        return AsOf(None, now)
-    at, cursor = now, None
-    if as_of is not None:
-        try:
-            cursor = Cursor.from_token(as_of, "asOf")
-        except RegistryError as exc:
-            raise bad_input("asOf", "is not an event cursor of this registry (an event's globalCursor)") from exc
-        store = ctx.registry.store
-        recorded = await store.recorded_at(cursor) if cursor <= await store.horizon() else None
-        if recorded is None:
-            raise bad_input("asOf", "names no event this registry has recorded")
-        at = recorded
-        ctx.as_of[f"{info.path.key}.asOf"] = as_of
-    if as_of_time is not None:
-        if as_of_time.tzinfo is None:
-            raise bad_input("asOfTime", "needs its time zone (e.g. 2026-10-01T09:00:00+07:00)")
-        if as_of_time > now:
-            raise bad_input("asOfTime", "lies in the future")
-        at = min(at, as_of_time)
-        ctx.as_of[f"{info.path.key}.asOfTime"] = as_of_time.isoformat()
-    return AsOf(Horizon(cursor, as_of_time), at)
-
-
-def bad_input(field_name: str, message: str) -> GraphQLError:
-    return GraphQLError(f"{field_name}: {message}", extensions={"code": "BAD_USER_INPUT", "field": field_name})
-
-
-def _purpose(value: str | None, field_name: str) -> str:
-    text = (value or "").strip()
-    if not 3 <= len(text) <= 500:
-        raise bad_input(field_name, "a read of a child's record needs its purpose (3-500 characters)")
-    return text
 
 
 @strawberry.type(name="Principal", description="Who is asking: from the bearer token.")
@@ -213,13 +145,13 @@ async def history(
     if not 1 <= first <= MAX_PAGE:
         raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
     try:
-        start = int(_cursor_value("EventCursor", after) or 0)
+        start = int(cursor_value("EventCursor", after) or 0)
     except ValueError as exc:
         raise bad_input("after", "is not a cursor of this list") from exc
     events = [e for e in await ctx.registry.store.read_stream(stream)
               if e.version > start and (before is None or e.occurred_at < before)
               and (known is None or known.includes(e))]  # fmt: skip
-    edges = [EventEdge(cursor=_cursor("EventCursor", str(e.version)), node=_event(e)) for e in events[:first]]
+    edges = [EventEdge(cursor=cursor_of("EventCursor", str(e.version)), node=_event(e)) for e in events[:first]]
     page = relay.PageInfo(has_next_page=len(events) > first, has_previous_page=start > 0,
                           start_cursor=edges[0].cursor if edges else None,
                           end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
@@ -402,10 +334,10 @@ async def read_child(
     return Child.of(state, on, known)
 
 
-async def _given_purpose(info: Info, kind: str, record_id: str, purpose: str) -> str:
+async def _givenpurpose_of(info: Info, kind: str, record_id: str, purpose: str) -> str:
     """The purpose of a read, or a BAD_USER_INPUT error; a read refused for want of one is logged."""
     try:
-        return _purpose(purpose, "purpose")
+        return purpose_of(purpose, "purpose")
     except GraphQLError:
         await RecordRead(context(info), kind, kind, str(record_id), None).admitted()
         raise
@@ -555,22 +487,6 @@ class ChildConnection:
     page_info: relay.PageInfo
 
 
-def _cursor(kind: str, value: str) -> str:
-    return relay.to_base64(kind, value)
-
-
-def _cursor_value(kind: str, cursor: str | None, field_name: str = "after") -> str | None:
-    if cursor is None:
-        return None
-    try:
-        found, value = relay.from_base64(cursor)
-    except (ValueError, TypeError) as exc:
-        raise bad_input(field_name, "is not a cursor of this list") from exc
-    if found != kind:
-        raise bad_input(field_name, "is not a cursor of this list")
-    return str(value)
-
-
 async def list_children(
     ctx: Context, unit: str, purpose: str, first: int, after: str | None, group: str | None, on: date | None,
     point: AsOf,
@@ -581,7 +497,7 @@ async def list_children(
     principal, today = ctx.principal, on or point.day
     if not 1 <= first <= MAX_PAGE:
         raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
-    start = _cursor_value("ChildCursor", after) or ""
+    start = cursor_value("ChildCursor", after) or ""
     units = await ctx.registry.gazetteer()
     try:
         level = level_of(unit, "unit")
@@ -593,9 +509,7 @@ async def list_children(
         await record(ctx.registry.pool, principal,
                      [Access(ctx.request_id, "children", "child", None, purpose, Outcome.DENIED, reason)])  # fmt: skip
         raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
-    if await ctx.registry.pool.fetchval("SELECT to_regclass('read.children')") is None:
-        raise GraphQLError("the register's read model is being built: try again in a moment",
-                           extensions={"code": "NOT_READY"})  # fmt: skip
+    await require_read_models(ctx, "read.children", "read.child_residences", "read.child_groups")
     known_at = None if point.known is None else point.at
     rows = await children_page(ctx.registry.pool, level, unit, today, after=start, limit=first + 1, group=group,
                                known_at=known_at)  # fmt: skip
@@ -605,7 +519,7 @@ async def list_children(
         state = await register.load(child_id, known=point.known)
         if state is not None:
             node = Child.of(state, today, point.known)
-            edges.append(ChildEdge(cursor=_cursor("ChildCursor", state.child_id), node=node))
+            edges.append(ChildEdge(cursor=cursor_of("ChildCursor", state.child_id), node=node))
     served = [Access(ctx.request_id, "children", "child", e.node.child_id, purpose, Outcome.ALLOWED) for e in edges]
     await record(ctx.registry.pool, principal, served)
     page = relay.PageInfo(has_next_page=len(rows) > first, has_previous_page=bool(start),
@@ -615,7 +529,7 @@ async def list_children(
 
 
 @strawberry.type
-class Query:
+class Query(AggregateQuery):
     @strawberry.field(description="Any object by its global id (null if out of reach or if there is none).")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         try:
@@ -649,7 +563,7 @@ class Query:
         as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
         as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
     ) -> Child | None:  # fmt: skip
-        given = await _given_purpose(info, "child", child_id, purpose)
+        given = await _givenpurpose_of(info, "child", child_id, purpose)
         point = await point_of(info, as_of, as_of_time)
         return await read_child(context(info), "child", str(child_id), given, point)
 
@@ -664,7 +578,7 @@ class Query:
         as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
         as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
     ) -> ChildConnection:  # fmt: skip
-        given = _purpose(purpose, "purpose")
+        given = purpose_of(purpose, "purpose")
         point = await point_of(info, as_of, as_of_time)
         return await list_children(context(info), unit, given, first, after, group, on, point)
 
@@ -674,7 +588,7 @@ class Query:
         as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
         as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
     ) -> Case | None:  # fmt: skip
-        given = await _given_purpose(info, "case", case_id, purpose)
+        given = await _givenpurpose_of(info, "case", case_id, purpose)
         point = await point_of(info, as_of, as_of_time)
         return await read_case(context(info), "case", str(case_id), given, point)
 
@@ -684,11 +598,11 @@ class Query:
         record_id: str | None = None, subject: str | None = None,
     ) -> AccessLogConnection:  # fmt: skip
         ctx = context(info)
-        given = _purpose(purpose, "purpose")
+        given = purpose_of(purpose, "purpose")
         if not 1 <= first <= MAX_PAGE:
             raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
         try:
-            start = int(_cursor_value("AccessLog", after) or 0)
+            start = int(cursor_value("AccessLog", after) or 0)
         except ValueError as exc:
             raise bad_input("after", "is not a cursor of this list") from exc
         allowed = ctx.principal.allows(Action.READ_ACCESS_LOG)
@@ -702,7 +616,8 @@ class Query:
         page = found[:first]
         edges = [
             AccessLogEdge(
-                cursor=_cursor("AccessLog", str(e.id)), node=AccessLogEntry(**{**asdict(e), "outcome": e.outcome.value})
+                cursor=cursor_of("AccessLog", str(e.id)),
+                node=AccessLogEntry(**{**asdict(e), "outcome": e.outcome.value}),
             )
             for e in page
         ]

@@ -504,3 +504,41 @@ def test_case_commands_receive_assess_and_approve(api: Api, run, registry: Regis
     assert wrong["data"]["receiveReport"]["userErrors"] == [
         {"code": "INVALID_CHOICE", "field": "input.channel", "currentVersion": None}]  # fmt: skip
     assert len(run(registry.store.read_stream(f"case:{case}"))) == 2  # nothing written by any refusal
+
+
+INDICATORS = 'query($u: String!) { indicators(unit: $u, from: "2026-01-01", to: "2026-06-30", codes: [' \
+             '"cisc_rate", "cisc_supported_pct"]) { code numerator denominator value readModelCursor } }'  # fmt: skip
+REPORT = "query($u: String!, $k: String!, $y: Int) { report(unit: $u, kind: $k, year: $y) { header { code value }" \
+         " sections { code valueColumns { code } rows { keys values } } } }"  # fmt: skip
+
+
+def test_indicators_and_reports_of_a_unit_for_those_whose_reach_covers_it(api: Api) -> None:
+    personas = {
+        (Role.COMMUNE_OFFICER, TA_LENG): True, (Role.DISTRICT_OFFICER, "106"): True,
+        (Role.PROVINCE_OFFICER, "12"): True, (Role.AUDITOR, None): True,
+        (Role.COMMUNE_OFFICER, "03394"): False, (Role.INTEGRATION_CLIENT, None): False,
+    }  # fmt: skip
+    for (role, unit), allowed in personas.items():
+        token = api.token(role, unit)
+        for _ in range(100):  # the read models follow the fixture's events
+            answer = api.post(INDICATORS, token, {"u": TA_LENG}).json()
+            if not allowed or (answer["data"] and answer["data"]["indicators"][1]["denominator"]):
+                break
+            time.sleep(0.2)
+        if not allowed:
+            assert answer["data"] is None and answer["errors"][0]["extensions"]["code"] == "FORBIDDEN", role
+            continue
+        rate, supported = answer["data"]["indicators"]
+        assert rate["code"] == "cisc_rate" and rate["denominator"] is None  # no child population entered
+        assert supported["denominator"] >= 1 and supported["readModelCursor"].startswith("case_register=")
+        report = api.post(REPORT, token, {"u": TA_LENG, "k": "six_month", "y": 2026}).json()
+        assert "errors" not in report, report
+        header = {f["code"]: f["value"] for f in report["data"]["report"]["header"]}
+        assert (header["unit_code"], header["kind"], header["year"]) == (TA_LENG, "six_month", "2026")
+        groups = {s["code"]: s for s in report["data"]["report"]["sections"]}["children_by_group"]
+        assert any(r["keys"][0] == "disabled" and r["values"][0] >= 1 for r in groups["rows"]), groups
+    auditor = api.token(Role.AUDITOR, None)
+    for query, variables, name in ((INDICATORS, {"u": "1x"}, "unit"), (REPORT, {"u": TA_LENG, "k": "weekly"}, "kind"),
+                                   (REPORT, {"u": TA_LENG, "k": "annual", "y": 1800}, "year")):  # fmt: skip
+        bad = api.post(query, auditor, variables).json()["errors"][0]["extensions"]
+        assert bad == {"code": "BAD_USER_INPUT", "field": name}, variables

@@ -1,0 +1,128 @@
+"""What every resolver of a request shares: its context, the point in time a root read is made at, and the
+errors and cursors the API speaks (schema/api.py, schema/aggregates.py, schema/subscriptions.py)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.types import Info
+
+from registry.access import Principal
+from registry.errors import RegistryError
+from registry.events import Cursor, Horizon
+from registry.law import VIETNAM
+from registry.runtime import Registry
+
+PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
+
+
+@dataclass
+class Context:
+    """What every resolver of one request sees."""
+
+    registry: Registry
+    authenticated: Principal | None  # None only for the explorer page, which runs no resolver
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    purpose: str | None = None
+    as_of: dict[str, Any] = field(default_factory=dict)  # echoed in the response's extensions (ReportAsOf)
+
+    @property
+    def principal(self) -> Principal:
+        if self.authenticated is None:  # cannot happen: schema/app.py lets no query through without a token
+            raise GraphQLError("a bearer token is required", extensions={"code": "UNAUTHENTICATED"})
+        return self.authenticated
+
+    def today(self) -> date:
+        return datetime.now(UTC).astimezone(VIETNAM).date()
+
+
+def context(info: Info) -> Context:
+    found: Context = info.context
+    return found
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The point a root read is made at and everything under it: what the registry knew then (`known`; None for
+    now) and the moment of system time that is (`at`), whose day in Vietnam is the day the record is seen on."""
+
+    known: Horizon | None
+    at: datetime
+
+    @property
+    def day(self) -> date:
+        return self.at.astimezone(VIETNAM).date()
+
+
+AS_OF = "An event's `globalCursor`: read as the registry knew it just after that event (default: now)."
+AS_OF_TIME = "A moment (with its time zone): read as the registry knew it then; with `asOf`, the earlier of both."
+
+
+async def point_of(info: Info, as_of: str | None, as_of_time: datetime | None) -> AsOf:
+    """The point a root read asks for, checked: a cursor this registry issued and has reached, a past time."""
+    ctx = context(info)
+    now = datetime.now(UTC)
+    if as_of is None and as_of_time is None:
+        return AsOf(None, now)
+    at, cursor = now, None
+    if as_of is not None:
+        try:
+            cursor = Cursor.from_token(as_of, "asOf")
+        except RegistryError as exc:
+            raise bad_input("asOf", "is not an event cursor of this registry (an event's globalCursor)") from exc
+        store = ctx.registry.store
+        recorded = await store.recorded_at(cursor) if cursor <= await store.horizon() else None
+        if recorded is None:
+            raise bad_input("asOf", "names no event this registry has recorded")
+        at = recorded
+        ctx.as_of[f"{info.path.key}.asOf"] = as_of
+    if as_of_time is not None:
+        if as_of_time.tzinfo is None:
+            raise bad_input("asOfTime", "needs its time zone (e.g. 2026-10-01T09:00:00+07:00)")
+        if as_of_time > now:
+            raise bad_input("asOfTime", "lies in the future")
+        at = min(at, as_of_time)
+        ctx.as_of[f"{info.path.key}.asOfTime"] = as_of_time.isoformat()
+    return AsOf(Horizon(cursor, as_of_time), at)
+
+
+def bad_input(field_name: str, message: str) -> GraphQLError:
+    return GraphQLError(f"{field_name}: {message}", extensions={"code": "BAD_USER_INPUT", "field": field_name})
+
+
+def purpose_of(value: str | None, field_name: str) -> str:
+    text = (value or "").strip()
+    if not 3 <= len(text) <= 500:
+        raise bad_input(field_name, "a read of a child's record needs its purpose (3-500 characters)")
+    return text
+
+
+async def require_read_models(ctx: Context, *tables: str) -> None:
+    """A NOT_READY error while a read model a resolver needs has not been built yet (a new or rebuilt database)."""
+    missing = await ctx.registry.pool.fetchval(
+        "SELECT count(*) FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL", list(tables)
+    )
+    if missing:
+        raise GraphQLError("the register's read model is being built: try again in a moment",
+                           extensions={"code": "NOT_READY"})  # fmt: skip
+
+
+def cursor_of(kind: str, value: str) -> str:
+    return relay.to_base64(kind, value)
+
+
+def cursor_value(kind: str, cursor: str | None, field_name: str = "after") -> str | None:
+    if cursor is None:
+        return None
+    try:
+        found, value = relay.from_base64(cursor)
+    except (ValueError, TypeError) as exc:
+        raise bad_input(field_name, "is not a cursor of this list") from exc
+    if found != kind:
+        raise bad_input(field_name, "is not a cursor of this list")
+    return str(value)
