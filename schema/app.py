@@ -2,8 +2,9 @@
 
 /graphql takes POST JSON with a bearer token (registry/tokens.py); a request
 without a valid one gets 401 and `extensions.code` UNAUTHENTICATED before any
-GraphQL work. A browser's GET of /graphql gets the GraphiQL explorer, where
-the token goes in the headers (README). Queries over GET are not accepted.
+GraphQL work. A browser's GET of /graphql gets the GraphiQL explorer (its
+assets served by the service itself, schema/explorer), where the token goes in
+the headers (README). Queries over GET are not accepted.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from registry.runtime import Registry
 from registry.store import driver_errors
 from registry.tokens import Verifier
 
+from . import explorer
 from .api import PURPOSE_HEADER, Context, schema
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[Route("/healthz", healthz), Route("/graphql", GraphQLApp(schema, graphql_ide="graphiql",
-                                                                          allow_queries_via_get=False))],
+                                                                          allow_queries_via_get=False)),
+                *explorer.routes()],
         middleware=[Middleware(Authenticate)],
         lifespan=lifespan,
     )  # fmt: skip
@@ -113,6 +116,9 @@ class GraphQLApp(GraphQL[Context, None]):
         if request_error:
             response.status_code = 400
         return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return explorer.response(self.graphql_ide_html, request)  # its assets served here, not from a CDN
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         registry: Registry = request.app.state.registry
