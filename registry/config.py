@@ -18,6 +18,8 @@ Keys:
     REGISTRY_LOG_LEVEL       debug, info, warning or error (default info).
     REGISTRY_DEMO            true: load the demonstration data on first start (set by
                              `registry serve --demo`; default false).
+    REGISTRY_ALLOWED_ORIGINS Other origins whose pages may open the API's WebSocket
+                             (comma-separated; default none: same origin only).
     REGISTRY_MASTER_KEY      base64 of 32 random bytes: wraps every child's data key
                              (crypto-shredding). Unset: a key file, master.key in
                              REGISTRY_DATA_DIR, is created on first use. Every process of
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     registry_jwt_public_key_file: Path | None = None
     registry_jwt_issuer: str = Field("child-protection-registry", min_length=1)
     registry_jwt_audience: str = Field("child-protection-registry", min_length=1)
+    # Pages on other origins that may open the API's WebSocket (comma-separated, e.g. https://portal.example.vn);
+    # same-origin pages and non-browser clients always may.
+    registry_allowed_origins: str = ""
 
     @field_validator("registry_master_key")
     @classmethod

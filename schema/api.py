@@ -87,6 +87,7 @@ from .context import (
     require_read_models,
 )
 from .cost import MAX_PAGE, CostRule, ReportCost
+from .subscriptions import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -911,6 +912,7 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[AdministrativeUnit, Case, Child],
     config=StrawberryConfig(disable_field_suggestions=True, relay_max_results=100, sort_schema=True),
     extensions=[

@@ -10,10 +10,12 @@ the headers (README). Queries over GET are not accepted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,10 +23,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
 
 from projections.register import PROJECTIONS
 from projections.runtime import Projector
@@ -38,6 +43,7 @@ from registry.tokens import Verifier
 
 from . import explorer
 from .api import PURPOSE_HEADER, Context, schema
+from .subscriptions import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.info("demonstration data loaded")
         app.state.registry = registry
         app.state.verifier = Verifier(settings)
+        app.state.wakeups = Wakeups(registry.store)
+        await app.state.wakeups.start()
         # The read models follow the log in this process (a separate projector process comes with operations);
         # with several app processes, one leads each projection and the others wait (advisory lock).
         stop = asyncio.Event()
@@ -80,11 +88,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             stop.set()
             await asyncio.gather(*projectors, return_exceptions=True)
+            await app.state.wakeups.close()
             await registry.close()
 
+    graphql = GraphQLApp(schema, graphql_ide="graphiql", allow_queries_via_get=False, **websocket(settings))
     return Starlette(
-        routes=[Route("/healthz", healthz), Route("/graphql", GraphQLApp(schema, graphql_ide="graphiql",
-                                                                          allow_queries_via_get=False)),
+        routes=[Route("/healthz", healthz), Route("/graphql", graphql), WebSocketRoute("/graphql", graphql),
                 *explorer.routes()],
         middleware=[Middleware(Authenticate)],
         lifespan=lifespan,
@@ -124,7 +133,50 @@ class GraphQLApp(GraphQL[Context, None]):
         registry: Registry = request.app.state.registry
         principal: Principal | None = request.scope.get("state", {}).get("principal")
         return Context(registry, principal, request.headers.get("x-request-id") or uuid.uuid4().hex,
-                       request.headers.get(PURPOSE_HEADER))  # fmt: skip
+                       request.headers.get(PURPOSE_HEADER), wakeups=request.app.state.wakeups,
+                       websocket=request if isinstance(request, WebSocket) else None)  # fmt: skip
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket at its connection_init: the bearer token in the payload's Authorization
+        (or in the handshake's header); refused with 4403. The connection is closed with 4401 when it expires."""
+        params = context.connection_params or {}
+        header = str(params.get("Authorization") or params.get("authorization") or "")
+        websocket: WebSocket = context.websocket
+        header = header or websocket.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("missing", "a bearer token is required in connection_init's Authorization")
+            verifier: Verifier = websocket.app.state.verifier
+            context.authenticated = await verifier.verify(token.strip())
+        except Unauthenticated as exc:
+            log.info("websocket %s refused: %s", context.request_id, exc.reason)
+            raise ConnectionRejectionError({"code": exc.code, "reason": exc.reason}) from None
+        delay = (context.authenticated.expires_at - datetime.now(UTC)).total_seconds()
+        asyncio.get_running_loop().call_later(max(delay, 0), _expire, websocket)
+        return {"subject": context.authenticated.subject, "expiresAt": context.authenticated.expires_at.isoformat()}
+
+
+def websocket(settings: Settings) -> dict[str, Any]:
+    """The WebSocket settings of the API (../shared/API.md item 21): graphql-transport-ws only, 10 s to send
+    connection_init, at most 20 operations at once per connection, other origins only when configured."""
+    origins = [o.strip() for o in settings.registry_allowed_origins.split(",") if o.strip()]
+    return {"subscription_protocols": (GRAPHQL_TRANSPORT_WS_PROTOCOL,), "max_subscriptions_per_connection": 20,
+            "connection_init_wait_timeout": timedelta(seconds=10), "allowed_origins": origins}  # fmt: skip
+
+
+def _expire(websocket: WebSocket) -> None:
+    """Close a WebSocket whose token has expired (4401); nothing to do if it is closed already."""
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await websocket.close(code=4401, reason="token expired")
+
+    _EXPIRING.add(task := asyncio.create_task(close()))
+    task.add_done_callback(_EXPIRING.discard)
+
+
+_EXPIRING: set[asyncio.Task[None]] = set()  # closes under way (a task needs a reference until it is done)
 
 
 class Authenticate:

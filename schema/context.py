@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from strawberry import relay
@@ -17,6 +17,9 @@ from registry.errors import RegistryError
 from registry.events import Cursor, Horizon
 from registry.law import VIETNAM
 from registry.runtime import Registry
+
+if TYPE_CHECKING:
+    from .subscriptions import Wakeups
 
 PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
 
@@ -30,6 +33,9 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     purpose: str | None = None
     as_of: dict[str, Any] = field(default_factory=dict)  # echoed in the response's extensions (ReportAsOf)
+    wakeups: Wakeups | None = None  # the process's LISTEN fan-out, for subscriptions (None: they poll)
+    connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload (the token)
+    websocket: Any = None  # the starlette WebSocket of a subscription's connection (schema/app.py)
 
     @property
     def principal(self) -> Principal:
