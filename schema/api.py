@@ -21,13 +21,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, cast
+from types import UnionType
+from typing import Annotated, Any, Optional, Union, cast, get_args, get_origin, get_type_hints
 
 import strawberry
 from graphql import GraphQLError
+from pydantic import BaseModel
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
@@ -46,24 +48,44 @@ from projections.queries import children_page
 from registry.access import Action, reaches
 from registry.access_log import Access, Outcome, entries, record
 from registry.cases import (
+    ApplyEmergencyMeasure,
     ApprovePlan,
     AssessRisk,
+    AssignOfficer,
     CaseCommand,
     CaseState,
-    CaseType,
-    Channel,
+    CloseCase,
+    CompleteDetailedAssessment,
+    DeliverService,
+    EndEmergencyMeasure,
+    LinkChild,
     ReceiveReport,
-    ReporterKind,
-    RiskLevel,
+    ReferCase,
+    RejectPlan,
+    ReopenCase,
+    ReviewPlan,
+    RevisePlan,
+    SubmitPlan,
+    TransferCase,
 )
 from registry.children import (
     ChildCommand,
     ChildState,
     ClassifyChild,
+    ClearAtRisk,
+    CorrectChild,
+    DeclassifyChild,
+    EraseChildData,
+    FlagAtRisk,
     Identity,
+    MergeChild,
+    MoveChild,
+    RecordDeath,
+    RecordDisability,
+    RecordSchoolStatus,
+    RecordSupport,
     RegisterChild,
     Residence,
-    Sex,
 )
 from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
 from registry.events import Horizon, Metadata, RecordedEvent
@@ -646,31 +668,6 @@ class ChildPayload:
     user_errors: list[UserError]
 
 
-@strawberry.input(description="Đăng ký trẻ em: enter a child in the register.")
-class RegisterChildInput:
-    full_name: str
-    date_of_birth: date
-    sex: str = strawberry.field(description="male, female or unknown.")
-    commune_code: str = strawberry.field(description="The commune the child lives in from `residenceFrom`.")
-    residence_from: date
-    idempotency_key: strawberry.ID = strawberry.field(description="Sending the command again with it changes nothing.")
-    child_id: strawberry.ID | None = strawberry.field(default=None, description="Default: a new random id.")
-    ethnicity: str | None = None
-    reason: str | None = None
-
-
-@strawberry.input(description="Xác định trẻ em có hoàn cảnh đặc biệt: the child enters a group of Art. 10(1).")
-class ClassifyChildInput:
-    child_id: strawberry.ID
-    expected_version: int = strawberry.field(description="The record's version the decision was made on.")
-    group: str
-    on: date
-    evidence: str = strawberry.field(description="The decision, assessment or document it rests on.")
-    idempotency_key: strawberry.ID
-    subgroup: str | None = None
-    reason: str | None = None
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -714,10 +711,15 @@ async def run_child_command(
         if not principal.covers(place):
             return refused("FORBIDDEN", "that commune is outside your jurisdiction", "input.communeCode")
     else:
-        state = await register.load(command.child_id) if _plausible_id(command.child_id) else None
-        residence = None if state is None else residence_on(state, today)
-        if residence is None or not principal.covers(units.place(residence.commune_code, residence.valid_from)):
-            return refused("NOT_FOUND", "no such record within your jurisdiction", "input.childId")
+        # A merge changes two records: the survivor must lie within the caller's jurisdiction as well.
+        records = [("input.childId", command.child_id)]
+        if isinstance(command, MergeChild):
+            records.append(("input.survivorId", command.survivor_id))
+        for name, child_id in records:
+            state = await register.load(child_id) if _plausible_id(child_id) else None
+            residence = None if state is None else residence_on(state, today)
+            if residence is None or not principal.covers(units.place(residence.commune_code, residence.valid_from)):
+                return refused("NOT_FOUND", "no such record within your jurisdiction", name)
     try:
         result = await register.execute(command, _metadata(ctx, reason),
                                         idempotency_key=f"api:{principal.subject}:{key}",
@@ -736,42 +738,6 @@ class CasePayload:
     user_errors: list[UserError]
 
 
-@strawberry.input(description="Tiếp nhận thông tin (Mẫu 01): a report of a child at risk or harmed is received.")
-class ReceiveReportInput:
-    at: datetime = strawberry.field(description="When the report came in (with its time zone).")
-    channel: str
-    reporter_kind: str
-    case_types: list[str]
-    commune_code: str = strawberry.field(description="The commune responsible.")
-    account: str = strawberry.field(description="What was reported (sealed at rest).")
-    idempotency_key: strawberry.ID
-    child_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
-    unregistered_children: list[str] = strawberry.field(default_factory=list)
-    case_id: strawberry.ID | None = strawberry.field(default=None, description="Default: from the idempotency key.")
-    reason: str | None = None
-
-
-@strawberry.input(description="Đánh giá nguy cơ ban đầu (Mẫu 02): the first assessment of the risk to the child.")
-class AssessRiskInput:
-    case_id: strawberry.ID
-    expected_version: int
-    at: datetime
-    risk_level: str
-    emergency: bool
-    idempotency_key: strawberry.ID
-    caregiver_is_perpetrator: bool = False
-    reason: str | None = None
-
-
-@strawberry.input(description="Phê duyệt kế hoạch (Mẫu 05): the commune chairman approves the submitted plan.")
-class ApprovePlanInput:
-    case_id: strawberry.ID
-    expected_version: int
-    at: datetime
-    idempotency_key: strawberry.ID
-    reason: str | None = None
-
-
 def case_refused(code: str, message: str, field: str | None) -> CasePayload:
     return CasePayload(case=None, position=None, user_errors=[UserError(code=code, message=message, field=field)])
 
@@ -785,9 +751,12 @@ def choice(kind: type[StrEnum], value: str, field: str) -> Any:
 
 
 class ChoiceError(Exception):
-    def __init__(self, field: str, message: str) -> None:
+    """An input value the command cannot take, with the code the caller sees and the field it is in."""
+
+    def __init__(self, field: str, message: str, code: str = "INVALID_CHOICE") -> None:
         super().__init__(message)
         self.field = field
+        self.code = code
 
 
 async def run_case_command(
@@ -822,60 +791,180 @@ async def run_case_command(
     return CasePayload(case=Case.of(state, now, None), position=result.positions[-1], user_errors=[])
 
 
-@strawberry.type
-class Mutation:
-    @strawberry.mutation(description="Enter a child in the register (Đăng ký trẻ em).")
-    async def register_child(self, info: Info, input: RegisterChildInput) -> ChildPayload:
+# -- the commands as mutations -----------------------------------------------------------------------------------
+
+# What each command is on an officer's paperwork, and where the law asks for it (the commands' own rules cite it).
+COMMANDS: dict[type, str] = {
+    RegisterChild: "Đăng ký trẻ em: enter a child in the register (Law on Children 2016 Art. 10; Decree 56/2017).",
+    CorrectChild: "Đính chính hồ sơ: correct fields of the record (`changes` maps field names to their new values).",
+    MoveChild: "Chuyển nơi cư trú: the child moves to another commune from `on`.",
+    ClassifyChild: "Xác định trẻ em có hoàn cảnh đặc biệt: the child enters a group of Law on Children Art. 10(1).",
+    DeclassifyChild: "Đưa ra khỏi nhóm: the child leaves a group of Art. 10(1) from `on`.",
+    FlagAtRisk: "Trẻ em có nguy cơ: the child is at risk of a category (Decree 56/2017 Art. 8).",
+    ClearAtRisk: "Hết nguy cơ: the risk of a category is over from `on`.",
+    RecordSupport: "Trợ giúp: a support given to the child (Law on Children Arts. 47-50).",
+    RecordDisability: "Khuyết tật: the level of disability certified (Law on Persons with Disabilities 2010).",
+    RecordSchoolStatus: "Tình trạng đi học: the child's schooling from `on`.",
+    RecordDeath: "Trẻ em tử vong: the child died on `on`.",
+    MergeChild: "Gộp hồ sơ trùng: this (duplicate) record is merged into `survivorId`; both histories stay.",
+    EraseChildData: "Xóa dữ liệu cá nhân: the child's personal data is erased (crypto-shredding) on a legal basis.",
+    ReceiveReport: "Tiếp nhận thông tin (Mẫu 01): a report of a child at risk or harmed; a case begins "
+    "(Decree 56/2017 Art. 25).",
+    AssessRisk: "Đánh giá nguy cơ ban đầu (Mẫu 02): the first assessment of the risk (Decree 56/2017 Art. 26).",
+    ApplyEmergencyMeasure: "Biện pháp khẩn cấp: an emergency protection measure applied (Decree 56/2017 Art. 26(3)).",
+    EndEmergencyMeasure: "Kết thúc biện pháp khẩn cấp: the emergency measure ends.",
+    CompleteDetailedAssessment: "Đánh giá chi tiết (Mẫu 03): the detailed assessment (Decree 56/2017 Art. 27).",
+    SubmitPlan: "Kế hoạch hỗ trợ, can thiệp (Mẫu 04): the plan is submitted (Decree 56/2017 Art. 28).",
+    ApprovePlan: "Phê duyệt kế hoạch (Mẫu 05): the commune chairman approves the plan (Decree 56/2017 Art. 28).",
+    RejectPlan: "Không phê duyệt: the commune chairman sends the plan back, with the reason.",
+    DeliverService: "Thực hiện kế hoạch: a service of the plan delivered (Decree 56/2017 Art. 29).",
+    ReferCase: "Chuyển tuyến: the case is referred to another service or organisation.",
+    ReviewPlan: "Theo dõi, đánh giá (Mẫu 06): a review of the plan and of the harm (Decree 56/2017 Art. 30).",
+    RevisePlan: "Điều chỉnh kế hoạch: the plan is to be revised; a new one follows.",
+    CloseCase: "Đóng hồ sơ: the case is closed (Decree 56/2017 Art. 30(2)).",
+    ReopenCase: "Mở lại hồ sơ: a closed case is reopened; a new cycle of deadlines begins.",
+    TransferCase: "Chuyển hồ sơ: the case moves to another commune, each keeping its own period.",
+    LinkChild: "Bổ sung trẻ em: another registered child is concerned by the case.",
+    AssignOfficer: "Phân công: the officer responsible for the case.",
+}
+_NEW = {RegisterChild: "child_id", ReceiveReport: "case_id"}  # commands that start a record: the id may be omitted
+
+
+def _graphql_type(hint: Any, owner: str) -> Any:
+    """The GraphQL input type of a command field's Python type: enums as strings (checked as INVALID_CHOICE, naming
+    the field), tuples as lists, nested records as inputs of their own, mappings as JSON."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) in (Union, UnionType) and len(args) == 1:
+        return Optional[_graphql_type(args[0], owner)]  # noqa: UP045 (a runtime type, built here)
+    if get_origin(hint) is tuple:
+        return list[_graphql_type(args[0], owner)]  # type: ignore[misc]
+    if get_origin(hint) is dict:
+        return JSON
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return str
+    if isinstance(hint, type) and (is_dataclass(hint) or issubclass(hint, BaseModel)):
+        return _input_of(hint, None)
+    return hint
+
+
+def _members(kind: type) -> list[tuple[str, Any, Any]]:
+    """(name, type, default) of a command's or a nested record's fields (dataclass or pydantic model)."""
+    hints = get_type_hints(kind)
+    if is_dataclass(kind):
+        return [(f.name, hints[f.name], f.default) for f in fields(kind)]
+    model = cast(type[BaseModel], kind)
+    return [(n, hints[n], MISSING if f.is_required() else f.default) for n, f in model.model_fields.items()]
+
+
+_INPUTS: dict[type, type] = {}
+
+
+def _input_of(kind: type, new_id: str | None) -> type:
+    """The strawberry input of a command (with idempotencyKey, and expectedVersion unless it starts a record)."""
+    if kind in _INPUTS:
+        return _INPUTS[kind]
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+    for name, hint, default in _members(kind):
+        gql = _graphql_type(hint, kind.__name__)
+        if name == new_id:
+            annotations[name] = Optional[strawberry.ID]  # noqa: UP045
+            namespace[name] = strawberry.field(default=None, description="Default: made from the idempotency key.")
+            continue
+        if gql is str and name.endswith("_id"):
+            gql = strawberry.ID
+        choices = get_args(hint)[0] if get_origin(hint) is tuple else hint
+        described = (f"One of: {', '.join(m.value for m in choices)}."
+                     if isinstance(choices, type) and issubclass(choices, StrEnum) else None)  # fmt: skip
+        annotations[name] = gql
+        if default is MISSING:
+            namespace[name] = strawberry.field(description=described)
+        elif isinstance(default, tuple):
+            namespace[name] = strawberry.field(default_factory=list, description=described)
+        else:
+            namespace[name] = strawberry.field(default=default.value if isinstance(default, StrEnum) else default,
+                                               description=described)  # fmt: skip
+    if kind in COMMANDS:
+        annotations["idempotency_key"] = strawberry.ID
+        namespace["idempotency_key"] = strawberry.field(
+            description="Sending the command again with it changes nothing."
+        )
+        if new_id is None:
+            annotations["expected_version"] = int
+            namespace["expected_version"] = strawberry.field(
+                description="The record's version the decision was made on (CONCURRENCY_CONFLICT if it has changed)."
+            )
+        if "reason" not in annotations:
+            annotations["reason"] = Optional[str]  # noqa: UP045
+            namespace["reason"] = strawberry.field(default=None, description="Why: kept in the event's metadata.")
+    made = strawberry.input(type(f"{kind.__name__}Input", (), {"__annotations__": annotations, **namespace}),
+                            description=COMMANDS.get(kind))  # fmt: skip
+    _INPUTS[kind] = made
+    return made
+
+
+def _value(hint: Any, value: Any, path: str) -> Any:
+    """An input value as the command's field takes it (an enum member, a tuple, a nested record)."""
+    if value is None:
+        return None
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) in (Union, UnionType):
+        return _value(args[0], value, path)
+    if get_origin(hint) is tuple:
+        return tuple(_value(args[0], item, f"{path}.{n}") for n, item in enumerate(value))
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return choice(hint, value, path)
+    if isinstance(hint, type) and (is_dataclass(hint) or issubclass(hint, BaseModel)):
+        return hint(**{name: _value(h, getattr(value, name), f"{path}.{_camel(name)}")
+                       for name, h, _ in _members(hint)})  # fmt: skip
+    if get_origin(hint) is dict:
+        if not isinstance(value, dict):
+            raise ChoiceError(path, "must be an object of field names and values", "NOT_AN_OBJECT")
+        return dict(value)
+    return str(value) if hint is str else value
+
+
+def _mutation(kind: type) -> Any:
+    new_id = _NEW.get(kind)
+    given = _input_of(kind, new_id)
+    is_case = kind in get_args(CaseCommand)
+    hints = {name: hint for name, hint, _ in _members(kind)}
+
+    async def resolve(info: Info, input: Any) -> ChildPayload | CasePayload:
         ctx = context(info)
-        try:
-            sex = choice(Sex, input.sex, "input.sex")
-        except ChoiceError as exc:
-            return refused("INVALID_CHOICE", f"{exc.field}: {exc}", exc.field)
-        # Without an id of the caller's, the id follows from the caller and the idempotency key, so that the
-        # command sent again (a lost answer) names the same record and is recognised.
-        child_id = input.child_id or uuid.uuid5(_IDS, f"{ctx.principal.subject}:{input.idempotency_key}")
-        command = RegisterChild(str(child_id), input.full_name, input.date_of_birth, sex,
-                                input.commune_code, input.residence_from, ethnicity=input.ethnicity)  # fmt: skip
-        expected = 0 if input.child_id else None  # a caller's own id must be new
-        return await run_child_command(ctx, command, str(input.idempotency_key), expected, input.reason)
-
-    @strawberry.mutation(description="Record that a child is in a group of Law on Children Art. 10(1).")
-    async def classify_child(self, info: Info, input: ClassifyChildInput) -> ChildPayload:
-        command = ClassifyChild(str(input.child_id), input.group, input.on, input.evidence, input.subgroup)
         key = str(input.idempotency_key)
-        return await run_child_command(context(info), command, key, input.expected_version, input.reason)
-
-    @strawberry.mutation(description="Receive a report: a case begins (Decree 56/2017 Art. 25, Mẫu 01).")
-    async def receive_report(self, info: Info, input: ReceiveReportInput) -> CasePayload:
-        ctx = context(info)
+        raw = {name: getattr(input, name) for name in hints}
+        if new_id is not None and raw[new_id] is None:
+            # The id follows from the caller and the idempotency key, so that the command sent again (a lost
+            # answer) names the same record and is recognised.
+            raw[new_id] = str(uuid.uuid5(_IDS, f"{'case:' if is_case else ''}{ctx.principal.subject}:{key}"))
         try:
-            channel = choice(Channel, input.channel, "input.channel")
-            reporter = choice(ReporterKind, input.reporter_kind, "input.reporterKind")
-            types = tuple(choice(CaseType, t, f"input.caseTypes.{n}") for n, t in enumerate(input.case_types))
+            command = kind(**{name: _value(hints[name], v, f"input.{_camel(name)}") for name, v in raw.items()})
         except ChoiceError as exc:
-            return case_refused("INVALID_CHOICE", f"{exc.field}: {exc}", exc.field)
-        case_id = input.case_id or uuid.uuid5(_IDS, f"case:{ctx.principal.subject}:{input.idempotency_key}")
-        command = ReceiveReport(str(case_id), input.at, channel, reporter, types, input.commune_code, input.account,
-                                tuple(str(c) for c in input.child_ids), tuple(input.unregistered_children))  # fmt: skip
-        expected = 0 if input.case_id else None
-        return await run_case_command(ctx, command, str(input.idempotency_key), expected, input.reason)
+            error = UserError(code=exc.code, message=f"{exc.field}: {exc}", field=exc.field)
+            return (CasePayload(case=None, position=None, user_errors=[error]) if is_case
+                    else ChildPayload(child=None, position=None, user_errors=[error]))  # fmt: skip
+        if new_id is not None:
+            expected = 0 if getattr(input, new_id) else None  # a caller's own id must be new
+        else:
+            expected = input.expected_version
+        reason = getattr(input, "reason", None)
+        if is_case:
+            return await run_case_command(ctx, command, key, expected, reason)
+        return await run_child_command(ctx, command, key, expected, reason)
 
-    @strawberry.mutation(description="Record the initial assessment of risk (Decree 56/2017 Art. 26, Mẫu 02).")
-    async def assess_risk(self, info: Info, input: AssessRiskInput) -> CasePayload:
-        try:
-            risk = choice(RiskLevel, input.risk_level, "input.riskLevel")
-        except ChoiceError as exc:
-            return case_refused("INVALID_CHOICE", f"{exc.field}: {exc}", exc.field)
-        command = AssessRisk(str(input.case_id), input.at, risk, input.emergency, input.caregiver_is_perpetrator)
-        key = str(input.idempotency_key)
-        return await run_case_command(context(info), command, key, input.expected_version, input.reason)
+    resolve.__annotations__ = {"info": Info, "input": given, "return": CasePayload if is_case else ChildPayload}
+    return strawberry.mutation(resolver=resolve, description=COMMANDS[kind])
 
-    @strawberry.mutation(description="Approve the support plan: the commune chairman only (Decree 56/2017 Art. 28).")
-    async def approve_plan(self, info: Info, input: ApprovePlanInput) -> CasePayload:
-        command = ApprovePlan(str(input.case_id), input.at)
-        key = str(input.idempotency_key)
-        return await run_case_command(context(info), command, key, input.expected_version, input.reason)
 
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+Mutation = strawberry.type(
+    type("Mutation", (), {_snake(kind.__name__): _mutation(kind) for kind in COMMANDS}),
+    description="The commands of the registers, one each; nothing is written on any error.",
+)
 
 _NODE_TYPES = {"AdministrativeUnit", "Case", "Child"}
 

@@ -542,3 +542,34 @@ def test_indicators_and_reports_of_a_unit_for_those_whose_reach_covers_it(api: A
                                    (REPORT, {"u": TA_LENG, "k": "annual", "y": 1800}, "year")):  # fmt: skip
         bad = api.post(query, auditor, variables).json()["errors"][0]["extensions"]
         assert bad == {"code": "BAD_USER_INPUT", "field": name}, variables
+
+
+def test_every_command_is_a_mutation_and_each_answers_to_role_jurisdiction_and_version(api: Api) -> None:
+    mutations = set(graphql.build_schema(sdl()).mutation_type.fields)  # type: ignore[union-attr]
+    assert {"correctChild", "moveChild", "recordSupport", "mergeChild", "eraseChildData", "submitPlan", "closeCase",
+            "transferCase", "reopenCase", "assignOfficer"} <= mutations and len(mutations) == 30  # fmt: skip
+    home = api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:commands")
+    new = {"fullName": "Lường Văn Tú", "dateOfBirth": "2017-07-07", "sex": "male", "communeCode": TA_LENG,
+           "residenceFrom": "2025-09-01", "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    child = api.post(REGISTER, home, {"i": new}).json()["data"]["registerChild"]["child"]
+    child_id = relay_id(child["id"])
+    flag = "mutation($i: FlagAtRiskInput!) { flagAtRisk(input: $i) { child { version atRisk { code } } userErrors" \
+           " { code field currentVersion } } }"  # fmt: skip
+    given = {"childId": child_id, "category": "at_risk_abuse", "on": "2026-10-01", "expectedVersion": 1,
+             "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    for token, code in ((api.token(Role.COMMUNE_OFFICER, "03394"), "NOT_FOUND"), (api.token(Role.AUDITOR, None),
+                        "FORBIDDEN"), (api.token(Role.INTEGRATION_CLIENT, None), "FORBIDDEN")):  # fmt: skip
+        refused = api.post(flag, token, {"i": given}).json()["data"]["flagAtRisk"]
+        assert refused["child"] is None and refused["userErrors"][0]["code"] == code, refused
+    wrong = api.post(flag, home, {"i": {**given, "category": "bored"}}).json()["data"]["flagAtRisk"]["userErrors"]
+    assert wrong == [{"code": "INVALID_CHOICE", "field": "input.category", "currentVersion": None}]
+    done = api.post(flag, home, {"i": given}).json()["data"]["flagAtRisk"]
+    assert done["userErrors"] == [] and done["child"]["version"] == 2, done
+    stale = api.post(flag, home, {"i": {**given, "idempotencyKey": str(uuid.uuid4())}}).json()["data"]["flagAtRisk"]
+    assert stale["userErrors"][0]["code"] == "CONCURRENCY_CONFLICT" and stale["userErrors"][0]["currentVersion"] == 2
+    support = "mutation($i: RecordSupportInput!) { recordSupport(input: $i) { child { version } userErrors { code" \
+              " field } } }"  # fmt: skip
+    given = {"childId": child_id, "kind": "cash_gift", "level": "support", "provider": "UBND xã", "on": "2026-10-02",
+             "amountVnd": 500000, "expectedVersion": 2, "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    answer = api.post(support, home, {"i": given}).json()
+    assert "errors" not in answer, answer
