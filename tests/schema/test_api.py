@@ -115,6 +115,24 @@ def test_the_committed_sdl_is_the_schema() -> None:
     assert (PROJECT / "schema" / "schema.graphql").read_text() == sdl(), "run: python -m schema.export"
 
 
+def breaking(old: str, new: str) -> list[str]:
+    return [c.description for c in graphql.find_breaking_changes(graphql.build_schema(old), graphql.build_schema(new))]
+
+
+def test_no_breaking_change_against_the_published_sdl() -> None:
+    published = (PROJECT / "schema" / "published.graphql").read_text()
+    assert breaking(published, sdl()) == [], "a deliberate break: python -m schema.export --publish (README)"
+    # The check itself sees a break: a field gone, a required argument added.
+    assert breaking(published, published.replace("  fullName: String\n", "", 1)) != []
+    assert breaking(
+        published,
+        published.replace(
+            "    childId: ID!\n    purpose: String!\n  ): Child",
+            "    childId: ID!\n    region: String!\n    purpose: String!\n  ): Child",
+        ),
+    )
+
+
 def test_no_or_a_bad_token_is_401_before_any_graphql(api: Api) -> None:
     for token in (None, "not-a-jwt"):
         answer = api.post("{ me { subject } }", token)
