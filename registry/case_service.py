@@ -81,7 +81,7 @@ class CaseRegister:
         a ConcurrencyError carrying the current version, and the command is not decided again.
         """
         streams = self._streams
-        if (done := await streams.recorded(idempotency_key, command.case_id)) is not None:
+        if (done := await streams.recorded(idempotency_key, command.case_id, command)) is not None:
             return done
         wanted = list(command.child_ids) if isinstance(command, ReceiveReport) else []
         if isinstance(command, LinkChild):
@@ -100,7 +100,7 @@ class CaseRegister:
             context = Context(self._clock(), Actor(metadata.actor_id, metadata.actor_role), commune_exists,
                               known.__contains__)  # fmt: skip
             events = decide(state, command, context)
-            return await streams.append(command.case_id, state, events, metadata, idempotency_key)
+            return await streams.append(command.case_id, state, events, metadata, idempotency_key, command)
 
         return await decide_again(attempt, retry=expected_version is None and not isinstance(command, ReceiveReport))
 

@@ -74,7 +74,7 @@ class ChildRegister:
         """
         streams = self._streams
         child_id = command.child_id
-        if (done := await streams.recorded(idempotency_key, child_id)) is not None:
+        if (done := await streams.recorded(idempotency_key, child_id, command)) is not None:
             if isinstance(command, MergeChild):  # finish a merge a crash interrupted
                 await self._absorb(command.survivor_id, child_id, metadata, f"{idempotency_key}:absorbed")
             return done
@@ -87,7 +87,7 @@ class ChildRegister:
             survivor = await self.load(command.survivor_id) if isinstance(command, MergeChild) else None
             today = self._clock().astimezone(VIETNAM).date()
             events = decide(state, command, Context(today, self._units, survivor))
-            return await streams.append(child_id, state, events, metadata, idempotency_key)
+            return await streams.append(child_id, state, events, metadata, idempotency_key, command)
 
         result = await decide_again(attempt, retry=expected_version is None and not isinstance(command, RegisterChild))
         if isinstance(command, MergeChild):

@@ -11,8 +11,11 @@ for both, and live here.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -82,11 +85,14 @@ class SealedStreams(Generic[S]):
             state = self._evolve(state, unseal(event.event_type, event.data, key, event.stream_id, self._parts))
         return state
 
-    async def recorded(self, idempotency_key: str | None, subject_id: str) -> AppendResult | None:
-        """The first result of a command repeated under its idempotency key (checked before deciding again)."""
+    async def recorded(
+        self, idempotency_key: str | None, subject_id: str, command: object = None
+    ) -> AppendResult | None:
+        """The first result of a command repeated under its idempotency key (checked before deciding again); the
+        key sent with another command is an IdempotencyConflict."""
         if idempotency_key is None:
             return None
-        done = await self.store.recorded(idempotency_key)
+        done = await self.store.recorded(idempotency_key, None if command is None else fingerprint(command))
         if done is not None and done.stream_id != self.stream(subject_id):
             raise IdempotencyConflict(idempotency_key, self.stream(subject_id))
         return done
@@ -98,8 +104,10 @@ class SealedStreams(Generic[S]):
         events: list[BaseModel],
         metadata: Metadata,
         idempotency_key: str | None,
+        command: object = None,
     ) -> AppendResult:
-        """Seal and append decided events at the version `state` was read at."""
+        """Seal and append decided events at the version `state` was read at; the idempotency key stands for
+        `command` when given (sealing makes the events of the same command differ from one decision to the next)."""
         stream = self.stream(subject_id)
         key = None
         if any(event_type(e) in self._parts.personal for e in events):
@@ -110,7 +118,16 @@ class SealedStreams(Generic[S]):
             NewEvent(event_type(e), seal(e, key, stream, self._parts) if key else e, _occurred(e, now)) for e in events
         ]
         version = 0 if state is None else state.version
-        return await self.store.append(stream, self._type, version, new, metadata, idempotency_key=idempotency_key)
+        request = None if command is None else fingerprint(command)
+        return await self.store.append(stream, self._type, version, new, metadata, idempotency_key=idempotency_key,
+                                       request_fingerprint=request)  # fmt: skip
+
+
+def fingerprint(command: object) -> bytes:
+    """What an idempotency key stands for: the command's kind and every field, canonically encoded."""
+    fields = asdict(command) if is_dataclass(command) and not isinstance(command, type) else {"value": repr(command)}
+    text = json.dumps({"command": type(command).__name__, **fields}, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).digest()
 
 
 async def decide_again(attempt: Callable[[], Awaitable[_T]], *, retry: bool = True) -> _T:
@@ -136,4 +153,4 @@ def _occurred(event: BaseModel, now: datetime) -> datetime:
     return start_of_day(day) if isinstance(day, date) else now
 
 
-__all__ = ["ATTEMPTS", "SealedStreams", "decide_again"]
+__all__ = ["ATTEMPTS", "SealedStreams", "decide_again", "fingerprint"]

@@ -73,7 +73,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -375,15 +375,20 @@ class EventStore:
         metadata: Metadata | dict[str, Any],
         *,
         idempotency_key: str | None = None,
+        request_fingerprint: bytes | None = None,
     ) -> AppendResult:
         """Append events to a stream that must be at expected_version (0: a new stream).
 
         Raises ConcurrencyError if the stream is at another version,
         IdempotencyConflict if the key was used for another request, and an
         InvalidInput subclass naming the field for bad input. Nothing is
-        written unless every event is written.
+        written unless every event is written. The request a key stands for
+        is the append itself, or `request_fingerprint` when the caller gives
+        one (a service's command: its events may differ when decided again).
         """
         prepared = self._prepare(stream_id, stream_type, expected_version, events, metadata, idempotency_key)
+        if request_fingerprint is not None and idempotency_key is not None:
+            prepared = replace(prepared, fingerprint=request_fingerprint)
 
         async def attempt() -> AppendResult:
             for _ in range(2):
@@ -544,16 +549,20 @@ class EventStore:
             raise StreamTypeMismatch("stream_type", "stream_type_mismatch", "differs from the stream's type")
         raise ConcurrencyError(p.stream_id, p.expected_version, head["version"] if head else 0)
 
-    async def recorded(self, key: str) -> AppendResult | None:
+    async def recorded(self, key: str, request_fingerprint: bytes | None = None) -> AppendResult | None:
         """The result of the append made under idempotency key `key`, or None if there was none.
 
         For application services that decide before they append: a repeated
-        command must return its first result, not be decided again.
+        command must return its first result, not be decided again. With
+        `request_fingerprint`, a key first used for another request is an
+        IdempotencyConflict.
         """
         with driver_errors():
             row = await self._pool.fetchrow(_IDEMPOTENCY_SQL, key)
             if row is None:
                 return None
+            if request_fingerprint is not None and row["fingerprint"] != request_fingerprint:
+                raise IdempotencyConflict(key, row["stream_id"])
             return await self._replayed(row["stream_id"], row["first_version"], row["last_version"])
 
     async def _replayed(self, stream_id: str, first: int, last: int) -> AppendResult:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from datetime import date
+from typing import Any
 
 import asyncpg
 import pytest
@@ -26,7 +27,7 @@ from registry.children import (
     stream_id,
 )
 from registry.circumstances import SupportKind, SupportLevel
-from registry.errors import ConcurrencyError
+from registry.errors import ConcurrencyError, IdempotencyConflict
 from registry.events import Metadata
 from registry.integrity import create_checkpoint, verify
 from registry.sealing import SealingError
@@ -152,6 +153,24 @@ def test_a_repeated_command_with_its_key_returns_the_first_result(run, registry:
     again = run(registry.children.execute(command, OFFICER, idempotency_key=f"cls-{child}"))
     assert again.replayed and (again.first_version, again.positions) == (first.first_version, first.positions)
     assert run(registry.children.execute(register(child), OFFICER, idempotency_key=f"reg-{child}")).replayed
+    other = ClassifyChild(child, "orphan", date(2026, 1, 1), "certificate 13")  # the same key, another command
+    with pytest.raises(IdempotencyConflict):
+        run(registry.children.execute(other, OFFICER, idempotency_key=f"cls-{child}"))
+    assert run(registry.children.load(child)).version == 2  # type: ignore[union-attr]  # nothing written
+
+
+def test_one_command_sent_twice_at_once_is_carried_out_once(run, registry: Registry) -> None:  # type: ignore[no-untyped-def]
+    # Its personal part is sealed with a fresh nonce each time it is decided: the key stands for the command, so the
+    # second append is recognised as the same request, not refused as another.
+    child = new_child()
+
+    async def twice() -> list[Any]:
+        key = f"reg-{child}"
+        return list(await asyncio.gather(*(registry.children.execute(register(child), OFFICER, idempotency_key=key)
+                                           for _ in range(2))))  # fmt: skip
+
+    first, second = run(twice())
+    assert first.positions == second.positions and first.replayed != second.replayed
 
 
 def test_a_merge_points_the_duplicate_to_the_survivor_and_both_keep_their_history(run, registry: Registry) -> None:

@@ -87,7 +87,7 @@ def test_serve_demo_starts_the_embedded_server_answers_healthz_and_stops_cleanly
     )
     try:
         status = None
-        while time.monotonic() - started < 60 and status != 200:
+        while time.monotonic() - started < 180 and status != 200:
             try:
                 status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
             except httpx.TransportError:

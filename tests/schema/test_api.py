@@ -400,7 +400,8 @@ def test_mutations_register_and_classify_with_versions_keys_and_jurisdiction(api
     before_birth = api.post(REGISTER, officer, {"i": bad}).json()["data"]["registerChild"]
     assert before_birth["child"] is None and before_birth["userErrors"][0]["field"] == "input.residenceFrom"
     reused = api.post(REGISTER, officer, {"i": {**new, "fullName": "Another"}}).json()["data"]["registerChild"]
-    assert reused["child"]["fullName"] == "Sùng Thị Mỷ"  # the first answer stands for that key
+    assert reused["child"] is None and [(e["code"], e["field"]) for e in reused["userErrors"]] == [
+        ("IDEMPOTENCY_KEY_REUSED", "input.idempotencyKey")]  # the key stands for the first command  # fmt: skip
     for role, unit, code in ((Role.COMMUNE_OFFICER, "03394", "FORBIDDEN"), (Role.AUDITOR, None, "FORBIDDEN")):
         other = {**new, "idempotencyKey": str(uuid.uuid4())}
         refused = api.post(REGISTER, api.token(role, unit), {"i": other}).json()["data"]["registerChild"]
@@ -583,6 +584,11 @@ def test_every_command_is_a_mutation_and_each_answers_to_role_jurisdiction_and_v
     assert wrong == [{"code": "INVALID_CHOICE", "field": "input.category", "currentVersion": None}]
     done = api.post(flag, home, {"i": given}).json()["data"]["flagAtRisk"]
     assert done["userErrors"] == [] and done["child"]["version"] == 2, done
+    again = api.post(flag, home, {"i": given}).json()["data"]["flagAtRisk"]
+    assert again == done  # the answer was lost: the same command again, the same answer, nothing written
+    reused = api.post(flag, home, {"i": {**given, "category": "at_risk_cisc", "expectedVersion": 2}}).json()
+    assert reused["data"]["flagAtRisk"]["userErrors"] == [
+        {"code": "IDEMPOTENCY_KEY_REUSED", "field": "input.idempotencyKey", "currentVersion": None}]  # fmt: skip
     stale = api.post(flag, home, {"i": {**given, "idempotencyKey": str(uuid.uuid4())}}).json()["data"]["flagAtRisk"]
     assert stale["userErrors"][0]["code"] == "CONCURRENCY_CONFLICT" and stale["userErrors"][0]["currentVersion"] == 2
     support = "mutation($i: RecordSupportInput!) { recordSupport(input: $i) { child { version } userErrors { code" \
