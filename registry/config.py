@@ -20,6 +20,8 @@ Keys:
                              `registry serve --demo`; default false).
     REGISTRY_ALLOWED_ORIGINS Other origins whose pages may open the API's WebSocket
                              (comma-separated; default none: same origin only).
+    REGISTRY_RATE_LIMIT      API requests per minute per principal (default 600).
+    REGISTRY_REQUEST_TIMEOUT Seconds an API request may take (default 30).
     REGISTRY_MASTER_KEY      base64 of 32 random bytes: wraps every child's data key
                              (crypto-shredding). Unset: a key file, master.key in
                              REGISTRY_DATA_DIR, is created on first use. Every process of
@@ -63,6 +65,8 @@ class Settings(BaseSettings):
     # Pages on other origins that may open the API's WebSocket (comma-separated, e.g. https://portal.example.vn);
     # same-origin pages and non-browser clients always may.
     registry_allowed_origins: str = ""
+    registry_rate_limit: int = Field(600, ge=1, le=1_000_000)  # API requests per minute per principal
+    registry_request_timeout: float = Field(30.0, gt=0, le=3600)  # seconds an API request may take
 
     @field_validator("registry_master_key")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -91,13 +92,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.wakeups.close()
             await registry.close()
 
+    limits = {"limiter": RateLimiter(settings.registry_rate_limit),
+              "request_timeout": settings.registry_request_timeout}  # fmt: skip
     graphql = GraphQLApp(schema, graphql_ide="graphiql", allow_queries_via_get=False, **websocket(settings))
-    return Starlette(
+    app = Starlette(
         routes=[Route("/healthz", healthz), Route("/graphql", graphql), WebSocketRoute("/graphql", graphql),
                 *explorer.routes()],
         middleware=[Middleware(Authenticate)],
         lifespan=lifespan,
     )  # fmt: skip
+    for name, value in limits.items():
+        setattr(app.state, name, value)
+    return app
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -179,8 +185,39 @@ def _expire(websocket: WebSocket) -> None:
 _EXPIRING: set[asyncio.Task[None]] = set()  # closes under way (a task needs a reference until it is done)
 
 
+class RateLimiter:
+    """A token bucket per principal: `per_minute` requests, refilled continuously (in this process; a deployment
+    of several processes allows each its own)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # subject -> (tokens, when counted)
+
+    def take(self, subject: str) -> float:
+        """Take one request for `subject`: 0 if it may go ahead, else the seconds until it may."""
+        now, rate = self._clock(), self.per_minute / 60
+        tokens, then = self._buckets.get(subject, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - then) * rate)
+        if tokens < 1:
+            self._buckets[subject] = (tokens, now)
+            return (1 - tokens) / rate
+        self._buckets[subject] = (tokens - 1, now)
+        if len(self._buckets) > 10_000:  # forget the buckets that have filled up again
+            full = [k for k, (t, w) in self._buckets.items() if t + (now - w) * rate >= self.per_minute]
+            for key in full:
+                del self._buckets[key]
+        return 0.0
+
+
+def _refusal(status: int, message: str, extensions: dict[str, Any], headers: dict[str, str]) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": extensions}]}, status_code=status,
+                        headers=headers)  # fmt: skip
+
+
 class Authenticate:
-    """Require a valid bearer token on /graphql, except for a browser's GET of the explorer page."""
+    """Require a valid bearer token on /graphql (except for a browser's GET of the explorer page), hold each
+    principal to its rate limit (429 RATE_LIMITED) and each request to the time limit (503 TIMEOUT)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -201,11 +238,33 @@ class Authenticate:
             verifier: Verifier = request.app.state.verifier
             scope.setdefault("state", {})["principal"] = await verifier.verify(token.strip())
         except Unauthenticated as exc:
-            body = {"errors": [{"message": str(exc), "extensions": {"code": exc.code, "reason": exc.reason}}]}
-            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="registry"'})
+            response = _refusal(401, str(exc), {"code": exc.code, "reason": exc.reason},
+                                {"WWW-Authenticate": 'Bearer realm="registry"'})  # fmt: skip
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        limiter: RateLimiter = request.app.state.limiter
+        wait = limiter.take(scope["state"]["principal"].subject)
+        if wait:
+            seconds = max(1, round(wait))
+            await _refusal(429, f"too many requests: try again in {seconds} s", {"code": "RATE_LIMITED",
+                           "retryAfter": seconds}, {"Retry-After": str(seconds)})(scope, receive, send)  # fmt: skip
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        limit: float = request.app.state.request_timeout
+        try:
+            async with asyncio.timeout(limit):
+                await self.app(scope, receive, sending)
+        except TimeoutError:
+            log.warning("request %s over its time limit of %s s", request.headers.get("x-request-id", "-"), limit)
+            if not started:  # a command whose answer was lost this way is sent again with its idempotency key
+                await _refusal(503, f"the request took longer than {limit:g} s", {"code": "TIMEOUT"},
+                               {"Retry-After": "1"})(scope, receive, send)  # fmt: skip
 
 
 __all__ = ["create_app", "healthz"]
