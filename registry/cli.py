@@ -13,7 +13,7 @@
     registry plans list               every plan issued
     registry report --unit CODE [...] a periodic child-protection report of a unit (CSV or XLSX)
     registry token --role R [--unit C] a signed bearer token for the API (local use, the demo)
-    registry bench store|units [...]  measure against raw baselines
+    registry bench store|units|projections|api [...]  measure against raw baselines
 
 Exit codes: 0 success, 1 verification findings, 2 usage or configuration
 errors, 3 the database could not be reached or refused the work.
@@ -375,7 +375,7 @@ def parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_delegate("projections.cli:report"))
 
     bench = commands.add_parser("bench", help="run a benchmark suite (see benchmarks/)")
-    bench.add_argument("suite", choices=["store", "units", "projections"])
+    bench.add_argument("suite", choices=["store", "units", "projections", "api"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
     bench.set_defaults(run=_bench)
     return root

@@ -59,3 +59,29 @@ def test_the_projections_benchmark_rebuilds_and_measures_lag(tmp_path: Path) -> 
     assert "rebuild all projections" in result.stdout and "lag at 50 events/s" in result.stdout
     figures = json.loads(output.read_text())
     assert figures["folded"] >= 400 and figures["rebuild_events_per_second"] > 0 and figures["lag_samples"] == 50
+
+
+def test_the_api_benchmark_times_every_operation_over_graphql_and_directly(tmp_path: Path) -> None:
+    output = tmp_path / "api.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "registry.cli", "bench", "api", "--children", "40", "--iterations", "3",
+         "--warmup", "1", "--json", str(output)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ratio p95" in result.stdout and "verdict:" in result.stdout
+    figures = json.loads(output.read_text())
+    assert figures["schema_version"] == 1 and figures["synchronous_commit"] == "on"
+    assert set(figures["operations"]) == {
+        "commune register page",
+        "province register page",
+        "case with history",
+        "district indicators",
+        "as-of register page",
+        "registerChild mutation",
+    }
+    for operation, measured in figures["operations"].items():
+        for path in ("graphql", "direct"):
+            assert measured[path]["samples"] == 3, (operation, path)
+            assert all(measured[path][key] > 0 for key in ("p50_ms", "p95_ms", "requests_per_second")), operation
+        assert measured["ratio_p95"] > 0 and isinstance(measured["met"], bool), operation
