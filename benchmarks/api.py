@@ -8,13 +8,14 @@ throw-away embedded PostgreSQL), in a fresh database dropped at the end:
   fresh database by this process; then the real app (`schema.app:create_app`)
   is started under uvicorn on 127.0.0.1 on a free port, in a subprocess, and
   the benchmark waits until its projectors have caught up (every read model
-  built, lag 0, the register listing the demo children). Tokens are issued
-  with registry.tokens.issue for a commune officer of a demo commune (the
-  one with the most children among those with a case), the district officer
-  above it (its former district of 2025-06-30) and its province officer;
+  built, lag 0; the GraphQL pages then list the children the direct path
+  reads). Tokens are issued with registry.tokens.issue for a commune officer
+  of a demo commune (the one with the most children today), the district
+  officer above it (its former district of 2025-06-30), its province officer
+  and the commune officer of the case with the most events;
 - the operations an officer's screen sends, over one keep-alive HTTP
   connection (httpx.Client), each `--iterations` times after `--warmup`:
-  the commune's register page (20 children with their groups), the
+  the commune's register page (up to 20 children with their groups), the
   province's register page (a full page of 20), a case with its deadlines and
   history, the plans' indicators of the district for this year, the
   commune's register page as the registry knew it at an event's
