@@ -53,19 +53,23 @@ class Entry:
     reason: str | None
 
 
+# One statement for the entries of a request, however many (a page of a register): one round trip, all or none.
 _INSERT = """INSERT INTO access_log (request_id, subject, role, unit, operation, record_kind, record_id, purpose,
-    outcome, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"""
+    outcome, reason)
+    SELECT a.request_id, $1, $2, $3, a.operation, a.record_kind, a.record_id, a.purpose, a.outcome, a.reason
+    FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+        AS a(request_id, operation, record_kind, record_id, purpose, outcome, reason)"""
 
 
 async def record(pool: asyncpg.Pool, principal: Principal, accesses: list[Access]) -> None:
     """Write the entries of one request in one statement (all or none)."""
     if not accesses:
         return
-    rows = [(a.request_id, principal.subject, principal.role.value, principal.unit, a.operation, a.record_kind,
-             a.record_id, a.purpose, a.outcome.value, a.reason) for a in accesses]  # fmt: skip
+    names = ("request_id", "operation", "record_kind", "record_id", "purpose")
+    columns = [[getattr(a, name) for a in accesses] for name in names]
     with driver_errors():
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.executemany(_INSERT, rows)
+        await pool.execute(_INSERT, principal.subject, principal.role.value, principal.unit, *columns,
+                           [a.outcome.value for a in accesses], [a.reason for a in accesses])  # fmt: skip
 
 
 async def entries(

@@ -63,6 +63,10 @@ class ChildRegister:
         with `known`, as the registry knew it then."""
         return await self._streams.load(child_id, known=known)
 
+    async def load_many(self, child_ids: list[str], *, known: Horizon | None = None) -> dict[str, ChildState | None]:
+        """Several records at once (a page of the register): their events and keys each read in one query."""
+        return await self._streams.load_many(child_ids, known=known)
+
     async def execute(
         self, command: ChildCommand, metadata: Metadata, *, idempotency_key: str | None = None,
         expected_version: int | None = None,

@@ -6,6 +6,7 @@ Shared by the command line and the ASGI app so both start the same way.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class Registry:
     pool: asyncpg.Pool
     store: EventStore
     _gazetteer: Gazetteer | None = field(default=None, repr=False)
+    _refreshed: float = field(default=float("-inf"), repr=False)  # time.monotonic() of the last refresh
     _children: ChildRegister | None = field(default=None, repr=False)
     _cases: CaseRegister | None = field(default=None, repr=False)
 
@@ -71,11 +73,14 @@ class Registry:
         store = EventStore(pool, default_catalog(), connect=database.connect)
         return cls(settings, database, pool, store)
 
-    async def gazetteer(self) -> Gazetteer:
-        """The administrative units the store holds, brought up to date."""
+    async def gazetteer(self, max_age: float = 0.0) -> Gazetteer:
+        """The administrative units the store holds, brought up to date (unless they were less than `max_age`
+        seconds ago: readers that can live with a unit decided a moment ago showing a moment later)."""
         if self._gazetteer is None:
             self._gazetteer = Gazetteer()
-        await self._gazetteer.refresh(self.store)
+        if time.monotonic() - self._refreshed >= max_age or max_age <= 0:
+            await self._gazetteer.refresh(self.store)
+            self._refreshed = time.monotonic()
         return self._gazetteer
 
     async def children(self) -> ChildRegister:

@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from .errors import ConcurrencyError, IdempotencyConflict
-from .events import Horizon, Metadata, NewEvent
+from .events import Horizon, Metadata, NewEvent, RecordedEvent
 from .law import start_of_day
 from .personal import Parts, event_type
 from .sealing import Keyring, seal, unseal
@@ -70,16 +70,28 @@ class SealedStreams(Generic[S]):
         `before`, as the world was just before that time (only events that occurred earlier are folded); with
         `known`, as the registry knew it then (only the events recorded by then are folded)."""
         events = await self.store.read_stream(self.stream(subject_id))
+        key = await self.keyring.get(subject_id) if any(e.event_type in self._parts.personal for e in events) else None
+        return await self._fold(subject_id, events, key, before, known)
+
+    async def load_many(self, subject_ids: list[str], *, known: Horizon | None = None) -> dict[str, S | None]:
+        """Several subjects' states, their events and their keys each read in one query (a page of a register)."""
+        streams = await self.store.read_streams([self.stream(s) for s in subject_ids])
+        keys = await self.keyring.get_many(subject_ids)
+        return {s: await self._fold(s, streams[self.stream(s)], keys[s], None, known) for s in subject_ids}
+
+    async def _fold(
+        self, subject_id: str, events: list[RecordedEvent], key: bytes | None, before: datetime | None,
+        known: Horizon | None,
+    ) -> S | None:  # fmt: skip
         if known is not None:
             events = [e for e in events if known.includes(e)]
         if before is not None:
             events = [e for e in events if e.occurred_at < before]
         if not events:
             return None
-        erased = self._erasure is not None and any(e.event_type == self._erasure for e in events)
-        if erased:
+        if self._erasure is not None and any(e.event_type == self._erasure for e in events):
             await self.keyring.destroy(subject_id)  # completes an erasure a crash interrupted
-        key = None if erased else await self.keyring.get(subject_id)
+            key = None
         state: S | None = None
         for event in events:
             state = self._evolve(state, unseal(event.event_type, event.data, key, event.stream_id, self._parts))

@@ -111,7 +111,7 @@ async def _within(info: Info, unit: str, on: date) -> _Scope:
         level_of(unit, "unit")
     except RegistryError as exc:
         raise bad_input("unit", "must be 2 (province), 3 (district) or 5 (commune) digits") from exc
-    units = await ctx.registry.gazetteer()
+    units = await ctx.units()
     if not (ctx.principal.allows(Action.READ_AGGREGATES) and reaches(ctx.principal, units, unit, on)):
         raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
     await require_read_models(ctx, *READ_MODELS)
@@ -169,7 +169,7 @@ class AggregateQuery:
         ctx = context(info)
         day = to or (date(year, 12, 31) if year else ctx.today())
         scope = await _within(info, unit, min(day, ctx.today()))
-        units = await ctx.registry.gazetteer()
+        units = await ctx.units()
         names = {"unit_code": "unit", "year": "year", "start": "from", "end": "to", "kind": "kind", "level": "unit"}
         try:
             async with ctx.registry.pool.acquire() as proxy:

@@ -36,8 +36,10 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.relay.types import GlobalIDValueError, InvalidGlobalIDError
 from strawberry.scalars import JSON
@@ -216,7 +218,7 @@ class AdministrativeUnit(relay.Node):
     async def parent(self, info: Info) -> AdministrativeUnit | None:
         if self.parent_id is None:
             return None
-        units = await context(info).registry.gazetteer()
+        units = await context(info).units()
         view = units.view(self.parent_id, self.on)
         return None if view is None else AdministrativeUnit.of(view, self.on)
 
@@ -224,13 +226,13 @@ class AdministrativeUnit(relay.Node):
     async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[AdministrativeUnit | None]:
-        units = await context(info).registry.gazetteer()
+        units = await context(info).units()
         return [_unit_node(units, key) for key in node_ids]
 
 
 async def commune_on(info: Info, commune: str, since: date, on: date) -> AdministrativeUnit | None:
     """The commune a record made under `commune` from `since` lies in, in the structure in force on `on`."""
-    units = await context(info).registry.gazetteer()
+    units = await context(info).units()
     code = units.place(commune, since).unit(Level.COMMUNE, on)
     view = None if code is None else units.find(code, on)
     return None if view is None else AdministrativeUnit.of(view, on)
@@ -348,7 +350,7 @@ async def read_child(
     if state is None:
         await read.log(Outcome.NOT_FOUND)
         return None
-    units = await ctx.registry.gazetteer()
+    units = await ctx.units()
     residence = residence_on(state, on)
     if not ctx.principal.covers(units.place(residence.commune_code, residence.valid_from)):
         await read.log(Outcome.DENIED, "jurisdiction")
@@ -453,7 +455,7 @@ async def read_case(
     if state is None:
         await read.log(Outcome.NOT_FOUND)
         return None
-    units = await ctx.registry.gazetteer()
+    units = await ctx.units()
     periods = state.jurisdictions
     for index in range(len(periods) - 1, -1, -1):
         period = periods[index]
@@ -521,7 +523,7 @@ async def list_children(
     if not 1 <= first <= MAX_PAGE:
         raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
     start = cursor_value("ChildCursor", after) or ""
-    units = await ctx.registry.gazetteer()
+    units = await ctx.units()
     try:
         level = level_of(unit, "unit")
     except RegistryError as exc:
@@ -538,8 +540,7 @@ async def list_children(
                                known_at=known_at)  # fmt: skip
     register = await ctx.registry.children()
     edges = []
-    for child_id in rows[:first]:
-        state = await register.load(child_id, known=point.known)
+    for state in (await register.load_many(rows[:first], known=point.known)).values():
         if state is not None:
             node = Child.of(state, today, point.known)
             edges.append(ChildEdge(cursor=cursor_of("ChildCursor", state.child_id), node=node))
@@ -573,7 +574,7 @@ class Query(AggregateQuery):
     async def unit(self, info: Info, code: str, on: date | None = None) -> AdministrativeUnit | None:
         ctx = context(info)
         on = on or ctx.today()
-        units = await ctx.registry.gazetteer()
+        units = await ctx.units()
         try:
             view = units.find(code, on)
         except RegistryError as exc:
@@ -702,7 +703,7 @@ async def run_child_command(
     principal, today = ctx.principal, ctx.today()
     if not principal.allows(Action.WRITE):
         return refused("FORBIDDEN", "your role does not record changes", None)
-    register, units = await ctx.registry.children(), await ctx.registry.gazetteer()
+    register, units = await ctx.registry.children(), await ctx.units()
     if isinstance(command, RegisterChild):
         try:
             place = units.place(command.commune_code, command.residence_from)
@@ -767,7 +768,7 @@ async def run_case_command(
     principal, now = ctx.principal, datetime.now(UTC)
     if not principal.allows(Action.WRITE):
         return case_refused("FORBIDDEN", "your role does not record changes", None)
-    cases, units = await ctx.registry.cases(), await ctx.registry.gazetteer()
+    cases, units = await ctx.registry.cases(), await ctx.units()
     if isinstance(command, ReceiveReport):
         day = command.at.astimezone(VIETNAM).date()
         try:
@@ -1005,7 +1006,9 @@ schema = Schema(
     types=[AdministrativeUnit, Case, Child],
     config=StrawberryConfig(disable_field_suggestions=True, relay_max_results=100, sort_schema=True),
     extensions=[
-        lambda: MaxTokensLimiter(max_token_count=2000),
+        lambda: MaxTokensLimiter(max_token_count=2000),  # before the parser cache: its options are part of the key
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),  # a validated document, with its errors, from one request to the next
         lambda: QueryDepthLimiter(max_depth=10),
         lambda: MaxAliasesLimiter(max_alias_count=10),
         lambda: MaskErrors(should_mask_error=_mask),

@@ -15,6 +15,7 @@ from strawberry.types import Info
 from registry.access import Principal
 from registry.errors import RegistryError
 from registry.events import Cursor, Horizon
+from registry.gazetteer import Gazetteer
 from registry.law import VIETNAM
 from registry.runtime import Registry
 
@@ -36,12 +37,20 @@ class Context:
     wakeups: Wakeups | None = None  # the process's LISTEN fan-out, for subscriptions (None: they poll)
     connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload (the token)
     websocket: Any = None  # the starlette WebSocket of a subscription's connection (schema/app.py)
+    _units: Gazetteer | None = field(default=None, repr=False)
 
     @property
     def principal(self) -> Principal:
         if self.authenticated is None:  # cannot happen: schema/app.py lets no query through without a token
             raise GraphQLError("a bearer token is required", extensions={"code": "UNAUTHENTICATED"})
         return self.authenticated
+
+    async def units(self) -> Gazetteer:
+        """The administrative units for this request: brought up to date once, at most a second old (a unit is
+        decided rarely and long in advance), then the same for every resolver of the request."""
+        if self._units is None:
+            self._units = await self.registry.gazetteer(max_age=1.0)
+        return self._units
 
     def today(self) -> date:
         return datetime.now(UTC).astimezone(VIETNAM).date()
@@ -108,11 +117,20 @@ def purpose_of(value: str | None, field_name: str) -> str:
     return text
 
 
+# Read models seen to exist, by database: a read model, once built, is swapped for a rebuilt one, never dropped.
+_READY: dict[str, set[str]] = {}
+
+
 async def require_read_models(ctx: Context, *tables: str) -> None:
     """A NOT_READY error while a read model a resolver needs has not been built yet (a new or rebuilt database)."""
-    missing = await ctx.registry.pool.fetchval(
-        "SELECT count(*) FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL", list(tables)
+    ready = _READY.setdefault(ctx.registry.database.describe(), set())
+    wanted = [t for t in tables if t not in ready]
+    if not wanted:
+        return
+    missing = await ctx.registry.pool.fetch(
+        "SELECT t.name FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL", wanted
     )
+    ready.update(set(wanted) - {r[0] for r in missing})
     if missing:
         raise GraphQLError("the register's read model is being built: try again in a moment",
                            extensions={"code": "NOT_READY"})  # fmt: skip

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
     ValidationRule,
 )
 from strawberry.extensions import SchemaExtension
@@ -40,34 +42,45 @@ def _multiplier(field: FieldNode) -> int | None:
     return None
 
 
+def _cost(
+    selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: set[str], depth: int = 0
+) -> int:
+    if selections is None or depth > 50:
+        return 0
+    total = 0
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            inner = _cost(selection.selection_set, fragments, seen, depth + 1)
+            per_page = _multiplier(selection)
+            if per_page is None and selection.name.value in ("history", "accessLog", "children"):
+                per_page = DEFAULT_PAGE
+            total += 1 + (inner if per_page is None else per_page * inner)
+        elif isinstance(selection, InlineFragmentNode):
+            total += _cost(selection.selection_set, fragments, seen, depth + 1)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None and fragment.name.value not in seen:  # a cycle is another rule's error
+                seen.add(fragment.name.value)
+                total += _cost(fragment.selection_set, fragments, seen, depth + 1)
+                seen.discard(fragment.name.value)
+    return total
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+@lru_cache(maxsize=256)
+def cost_of(document: DocumentNode) -> int:
+    """The cost of a document's costliest operation (for a document whose validation came from the cache)."""
+    fragments = _fragments(document)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return max((_cost(o.selection_set, fragments, set()) for o in operations), default=0)
+
+
 class CostRule(ValidationRule):
-    def __init__(self, context: ValidationContext) -> None:
-        super().__init__(context)
-        self._seen: set[str] = set()
-
-    def _cost(self, selections: SelectionSetNode | None, depth: int = 0) -> int:
-        if selections is None or depth > 50:
-            return 0
-        total = 0
-        for selection in selections.selections:
-            if isinstance(selection, FieldNode):
-                inner = self._cost(selection.selection_set, depth + 1)
-                per_page = _multiplier(selection)
-                if per_page is None and selection.name.value in ("history", "accessLog", "children"):
-                    per_page = DEFAULT_PAGE
-                total += 1 + (inner if per_page is None else per_page * inner)
-            elif isinstance(selection, InlineFragmentNode):
-                total += self._cost(selection.selection_set, depth + 1)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.context.get_fragment(selection.name.value)
-                if fragment is not None and fragment.name.value not in self._seen:  # a cycle is another rule's error
-                    self._seen.add(fragment.name.value)
-                    total += self._cost(fragment.selection_set, depth + 1)
-                    self._seen.discard(fragment.name.value)
-        return total
-
     def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-        cost = self._cost(node.selection_set)
+        cost = _cost(node.selection_set, _fragments(self.context.document), set())
         _COST.set(max(cost, _COST.get() or 0))
         if cost > LIMIT:
             self.report_error(GraphQLError(
@@ -84,7 +97,9 @@ class ReportCost(SchemaExtension):
         yield
 
     def get_results(self) -> dict[str, Any]:
-        cost = _COST.get()
+        cost, document = _COST.get(), self.execution_context.graphql_document
+        if cost is None and document is not None:  # validated from the cache (schema/api.py): the rule did not run
+            cost = cost_of(document)
         return {} if cost is None else {"cost": {"requested": cost, "limit": LIMIT}}
 
 

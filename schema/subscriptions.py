@@ -135,7 +135,7 @@ class _Scope:
 
     async def covers(self, kind: str, record_id: str, upto: Cursor) -> bool:
         registry, today = self.ctx.registry, self.ctx.today()
-        units = await registry.gazetteer()
+        units = await registry.gazetteer(max_age=1.0)
         known = Horizon(cursor=upto)
         if kind == "child":
             child = await (await registry.children()).load(record_id, known=known)
@@ -213,7 +213,7 @@ class Subscription:
             level = level_of(unit, "unit")
         except RegistryError as exc:
             raise bad_input("unit", "must be 2 (province), 3 (district) or 5 (commune) digits") from exc
-        units = await ctx.registry.gazetteer()
+        units = await ctx.registry.gazetteer(max_age=1.0)  # a connection lives long: not its cached one
         if not (ctx.principal.allows(Action.READ_RECORD) and reaches(ctx.principal, units, unit, ctx.today())):
             raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
         await require_read_models(ctx, "read.cases")
