@@ -34,13 +34,13 @@ from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.relay.types import GlobalIDValueError, InvalidGlobalIDError
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
@@ -989,6 +989,9 @@ class ReportAsOf(SchemaExtension):
         return {"asOf": ctx.as_of} if isinstance(ctx, Context) and ctx.as_of else {}
 
 
+_RULES = [depth_rule(10, None, None), aliases_rule(10), CostRule]
+
+
 class Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Log what went wrong without the query's text (strawberry's default logs it, and a query can hold a
@@ -1008,11 +1011,11 @@ schema = Schema(
     extensions=[
         lambda: MaxTokensLimiter(max_token_count=2000),  # before the parser cache: its options are part of the key
         lambda: ParserCache(maxsize=256),
+        # The rules are made once, so that a document validated once is found in the cache by the next request
+        # (strawberry's QueryDepthLimiter and MaxAliasesLimiter make a new rule class for every request).
+        lambda: AddValidationRules(_RULES),
         lambda: ValidationCache(maxsize=256),  # a validated document, with its errors, from one request to the next
-        lambda: QueryDepthLimiter(max_depth=10),
-        lambda: MaxAliasesLimiter(max_alias_count=10),
         lambda: MaskErrors(should_mask_error=_mask),
-        lambda: AddValidationRules([CostRule]),
         ReportCost,
         ReportAsOf,
     ],
