@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ ALGORITHM = "EdDSA"
 MAX_LIFETIME = timedelta(days=30)
 LEEWAY = timedelta(seconds=30)  # clocks of issuers and servers differ a little
 _REQUIRED = ["sub", "role", "iss", "aud", "iat", "exp", "jti"]
+_REMEMBERED = 4096  # verified tokens kept, so that a client's requests do not check the same signature again
 
 
 def signing_key_path(settings: Settings) -> Path:
@@ -88,6 +89,7 @@ class Verifier:
     settings: Settings
     _key: Ed25519PublicKey | None = None
     _jwks: jwt.PyJWKClient | None = None
+    _verified: dict[str, Principal] = field(default_factory=dict, repr=False)  # token -> principal, oldest first
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -109,6 +111,17 @@ class Verifier:
     async def verify(self, token: str, *, now: datetime | None = None) -> Principal:
         if not token or len(token) > 8192:
             raise Unauthenticated("malformed", "the bearer token is missing or too long")
+        at = now or datetime.now(UTC)
+        known = self._verified.get(token)
+        if known is not None and known.expires_at > at:  # a signature once checked stays good until it expires
+            return known
+        principal = await self._verify(token, at)
+        if len(self._verified) >= _REMEMBERED:
+            self._verified.pop(next(iter(self._verified)))  # the oldest
+        self._verified[token] = principal
+        return principal
+
+    async def _verify(self, token: str, now: datetime) -> Principal:
         key: Any = self._key
         if self._jwks is not None:
             client = self._jwks
@@ -118,7 +131,7 @@ class Verifier:
                 raise Unauthenticated("unknown_key", "the token's signing key is not in the key set") from None
             except jwt.DecodeError:
                 raise Unauthenticated("malformed", "the bearer token is not a JWT") from None
-        return self._decode(token, key, now or datetime.now(UTC))
+        return self._decode(token, key, now)
 
     def _decode(self, token: str, key: Any, now: datetime) -> Principal:
         s = self.settings

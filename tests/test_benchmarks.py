@@ -73,6 +73,7 @@ def test_the_api_benchmark_times_every_operation_over_graphql_and_directly(tmp_p
     figures = json.loads(output.read_text())
     assert figures["schema_version"] == 1 and figures["synchronous_commit"] == "on"
     assert set(figures["operations"]) == {
+        "floor: me (no database)",
         "commune register page",
         "province register page",
         "case with history",
