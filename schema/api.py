@@ -19,10 +19,11 @@ schema/schema.graphql (test_schema keeps it in sync).
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from types import UnionType
 from typing import Annotated, Any, Optional, Union, cast, get_args, get_origin, get_type_hints
@@ -56,6 +57,7 @@ from registry.cases import (
     AssignOfficer,
     CaseCommand,
     CaseState,
+    CaseType,
     CloseCase,
     CompleteDetailedAssessment,
     DeliverService,
@@ -67,6 +69,8 @@ from registry.cases import (
     ReopenCase,
     ReviewPlan,
     RevisePlan,
+    RiskLevel,
+    Stage,
     SubmitPlan,
     TransferCase,
 )
@@ -91,8 +95,8 @@ from registry.children import (
 )
 from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
 from registry.events import Horizon, Metadata, RecordedEvent
-from registry.gazetteer import Gazetteer, UnitView
-from registry.law import VIETNAM
+from registry.gazetteer import Gazetteer, UnitView, fold
+from registry.law import VIETNAM, start_of_day
 from registry.units import Level, level_of
 
 from .aggregates import AggregateQuery
@@ -359,7 +363,7 @@ async def read_child(
     return Child.of(state, on, known)
 
 
-async def _givenpurpose_of(info: Info, kind: str, record_id: str, purpose: str) -> str:
+async def _given_purpose(info: Info, kind: str, record_id: str, purpose: str) -> str:
     """The purpose of a read, or a BAD_USER_INPUT error; a read refused for want of one is logged."""
     try:
         return purpose_of(purpose, "purpose")
@@ -512,9 +516,22 @@ class ChildConnection:
     page_info: relay.PageInfo
 
 
+NAME_SCAN = 5000  # records a name search reads (and opens) for one page at most: a larger unit is narrowed first
+
+
+def name_matcher(query: str) -> Callable[[str | None], bool]:
+    """Whether a child's name holds `query`: letter for letter when the query has diacritics ('Hòa' is not
+    'Hoà' is not 'Hoa'), without them when it has none ('hoa' finds all three); case never matters."""
+    words = unicodedata.normalize("NFC", query).lower().split()
+    plain = [fold.__wrapped__(w) for w in words]  # not fold's cache: it would keep children's names
+    if plain == words:
+        return lambda name: name is not None and all(w in fold.__wrapped__(name) for w in plain)
+    return lambda name: name is not None and all(w in unicodedata.normalize("NFC", name).lower() for w in words)
+
+
 async def list_children(
     ctx: Context, unit: str, purpose: str, first: int, after: str | None, group: str | None, on: date | None,
-    point: AsOf,
+    point: AsOf, name: str | None = None,
 ) -> ChildConnection:  # fmt: skip
     """The children living in a unit on `on` (default: the day of `point`) as the registry knew it at `point` (the
     child register's read model), a page at a time; every record served is logged, and a unit out of reach (in
@@ -536,20 +553,123 @@ async def list_children(
         raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
     await require_read_models(ctx, "read.children", "read.child_residences", "read.child_groups")
     known_at = None if point.known is None else point.at
-    rows = await children_page(ctx.registry.pool, level, unit, today, after=start, limit=first + 1, group=group,
-                               known_at=known_at)  # fmt: skip
     register = await ctx.registry.children()
-    edges = []
-    for state in (await register.load_many(rows[:first], known=point.known)).values():
-        if state is not None:
-            node = Child.of(state, today, point.known)
-            edges.append(ChildEdge(cursor=cursor_of("ChildCursor", state.child_id), node=node))
+    wanted = None if name is None else name_matcher(name)
+    if wanted is not None and not name.strip():  # type: ignore[union-attr]
+        raise bad_input("name", "is empty")
+    found: list[ChildState] = []
+    position, scanned, more = start, 0, True
+    # Names are sealed at rest: a search opens the unit's records in order and keeps those that match.
+    while more and len(found) <= first and scanned < (NAME_SCAN if wanted else first + 1):
+        batch = first + 1 if wanted is None else 200
+        ids = await children_page(ctx.registry.pool, level, unit, today, after=position, limit=batch, group=group,
+                                  known_at=known_at)  # fmt: skip
+        more = len(ids) == batch
+        states = await register.load_many(ids, known=point.known)
+        for child_id in ids:
+            state, position, scanned = states[child_id], child_id, scanned + 1
+            identity = None if state is None or not isinstance(state.personal, Identity) else state.personal
+            if state is not None and (wanted is None or wanted(None if identity is None else identity.full_name)):
+                found.append(state)
+            if len(found) > first:
+                break
+    edges = [ChildEdge(cursor=cursor_of("ChildCursor", s.child_id), node=Child.of(s, today, point.known))
+             for s in found[:first]]  # fmt: skip
     served = [Access(ctx.request_id, "children", "child", e.node.child_id, purpose, Outcome.ALLOWED) for e in edges]
     await record(ctx.registry.pool, principal, served)
-    page = relay.PageInfo(has_next_page=len(rows) > first, has_previous_page=bool(start),
+    has_next = len(found) > first or (wanted is not None and more and scanned >= NAME_SCAN)
+    if len(found) > first or not has_next:
+        end = edges[-1].cursor if edges else None
+    else:  # a search that stopped reading before it found a page: go on from where it stopped
+        end = cursor_of("ChildCursor", position)
+    page = relay.PageInfo(has_next_page=has_next, has_previous_page=bool(start),
+                          start_cursor=edges[0].cursor if edges else None, end_cursor=end)  # fmt: skip
+    return ChildConnection(edges=edges, page_info=page)
+
+
+@strawberry.type
+class CaseEdge:
+    cursor: str
+    node: Case
+
+
+@strawberry.type(description="A page of cases, by id; `after` the `endCursor` for the next.")
+class CaseConnection:
+    edges: list[CaseEdge]
+    page_info: relay.PageInfo
+
+
+_CASE_UNIT = {Level.COMMUNE: "commune_now", Level.DISTRICT: "district_code", Level.PROVINCE: "province_now"}
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What a list of cases is narrowed to (each None: any)."""
+
+    stage: str | None = None
+    case_type: str | None = None
+    risk_level: str | None = None
+    overdue: bool | None = None
+    received_from: date | None = None
+    received_to: date | None = None
+
+
+async def list_cases(
+    ctx: Context, unit: str, purpose: str, first: int, after: str | None, wanted: CaseFilter
+) -> CaseConnection:
+    """The cases handled in a unit now (the case register's read model; a commune or province of today's map, a
+    former district), a page at a time, narrowed by `wanted`; every case served is logged, a refusal too."""
+    principal, now = ctx.principal, datetime.now(UTC)
+    if not 1 <= first <= MAX_PAGE:
+        raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
+    for name, value, kind in (("stage", wanted.stage, Stage), ("caseType", wanted.case_type, CaseType),
+                              ("riskLevel", wanted.risk_level, RiskLevel)):  # fmt: skip
+        if value is not None and value not in {m.value for m in kind}:
+            raise bad_input(name, f"must be one of {', '.join(m.value for m in kind)}")
+    if wanted.received_from and wanted.received_to and wanted.received_from > wanted.received_to:
+        raise bad_input("receivedFrom", "must not be after receivedTo")
+    start = cursor_value("CaseCursor", after) or ""
+    try:
+        level = level_of(unit, "unit")
+    except RegistryError as exc:
+        raise bad_input("unit", "must be 2 (province), 3 (district) or 5 (commune) digits") from exc
+    units = await ctx.units()
+    if not (principal.allows(Action.READ_RECORD) and reaches(principal, units, unit, ctx.today())):
+        reason = "role" if not principal.allows(Action.READ_RECORD) else "jurisdiction"
+        await record(ctx.registry.pool, principal,
+                     [Access(ctx.request_id, "cases", "case", None, purpose, Outcome.DENIED, reason)])  # fmt: skip
+        raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
+    await require_read_models(ctx, "read.cases")
+    days = [None if d is None else start_of_day(d + timedelta(days=n)) for d, n in
+            ((wanted.received_from, 0), (wanted.received_to, 1))]  # fmt: skip
+    cases, position, more = await ctx.registry.cases(), start, True
+    found: list[CaseState] = []
+    while more and len(found) <= first:  # `overdue` is judged on the folded case: read on until the page is full
+        batch = first + 1 if wanted.overdue is None else 100
+        ids = [r[0] for r in await ctx.registry.pool.fetch(
+            f"SELECT case_id FROM read.cases WHERE {_CASE_UNIT[level]} = $1 AND case_id > $2"
+            " AND ($3::text IS NULL OR stage = $3) AND ($4::text IS NULL OR $4 = ANY(case_types))"
+            " AND ($5::text IS NULL OR risk_level = $5) AND ($6::timestamptz IS NULL OR received_at >= $6)"
+            " AND ($7::timestamptz IS NULL OR received_at < $7) ORDER BY case_id LIMIT $8",
+            unit, position, wanted.stage, wanted.case_type, wanted.risk_level, *days, batch)]  # fmt: skip
+        more = len(ids) == batch
+        for case_id in ids:
+            position = case_id
+            state = await cases.load(case_id)
+            if state is None:
+                continue
+            late = any(d.status.value == "overdue" for d in state.deadlines(now))
+            if wanted.overdue is None or late == wanted.overdue:
+                found.append(state)
+            if len(found) > first:
+                break
+    edges = [CaseEdge(cursor=cursor_of("CaseCursor", c.case_id), node=Case.of(c, now, None)) for c in found[:first]]
+    served = [Access(ctx.request_id, "cases", "case", e.node.case_id, purpose, Outcome.ALLOWED) for e in edges]
+    await record(ctx.registry.pool, principal, served)
+    page = relay.PageInfo(has_next_page=len(found) > first, has_previous_page=bool(start),
                           start_cursor=edges[0].cursor if edges else None,
                           end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
-    return ChildConnection(edges=edges, page_info=page)
+    return CaseConnection(edges=edges, page_info=page)
 
 
 @strawberry.type
@@ -587,7 +707,7 @@ class Query(AggregateQuery):
         as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
         as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
     ) -> Child | None:  # fmt: skip
-        given = await _givenpurpose_of(info, "child", child_id, purpose)
+        given = await _given_purpose(info, "child", child_id, purpose)
         point = await point_of(info, as_of, as_of_time)
         return await read_child(context(info), "child", str(child_id), given, point)
 
@@ -601,10 +721,34 @@ class Query(AggregateQuery):
         group: str | None = None, on: date | None = None,
         as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
         as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
+        name: Annotated[str | None, strawberry.argument(
+            description="Words of the name: without diacritics ('hoa') they match with or without them; with "
+            "them ('Hòa'), exactly. At most 5,000 records are searched per page: follow `endCursor`.")] = None,
     ) -> ChildConnection:  # fmt: skip
         given = purpose_of(purpose, "purpose")
         point = await point_of(info, as_of, as_of_time)
-        return await list_children(context(info), unit, given, first, after, group, on, point)
+        return await list_children(context(info), unit, given, first, after, group, on, point, name)
+
+    @strawberry.field(
+        description="The cases handled in a unit now (a commune or province of today's map, or a district of "
+        "2025-06-30), by id, narrowed by stage, type, risk, overdue and the day received; each case served is "
+        "logged with `purpose`."
+    )
+    async def cases(
+        self, info: Info, unit: str, purpose: str, first: int = 20, after: str | None = None,
+        stage: str | None = None, case_type: str | None = None, risk_level: str | None = None,
+        overdue: Annotated[bool | None, strawberry.argument(
+            description="true: a legal time limit of the current cycle has passed unmet.")] = None,
+        received_from: date | None = None, received_to: date | None = None,
+    ) -> CaseConnection:  # fmt: skip
+        wanted = CaseFilter(stage, case_type, risk_level, overdue, received_from, received_to)
+        return await list_cases(context(info), unit, purpose_of(purpose, "purpose"), first, after, wanted)
+
+    @strawberry.field(description="Several objects by their global ids (each null if out of reach or none).")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[relay.Node | None]:
+        if len(ids) > MAX_PAGE:
+            raise bad_input("ids", f"at most {MAX_PAGE} at once")
+        return [await Query.node(self, info, id) for id in ids]
 
     @strawberry.field(description="A case by its id; `purpose` says why it is read (logged).")
     async def case(
@@ -612,7 +756,7 @@ class Query(AggregateQuery):
         as_of: Annotated[str | None, strawberry.argument(description=AS_OF)] = None,
         as_of_time: Annotated[datetime | None, strawberry.argument(description=AS_OF_TIME)] = None,
     ) -> Case | None:  # fmt: skip
-        given = await _givenpurpose_of(info, "case", case_id, purpose)
+        given = await _given_purpose(info, "case", case_id, purpose)
         point = await point_of(info, as_of, as_of_time)
         return await read_case(context(info), "case", str(case_id), given, point)
 

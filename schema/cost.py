@@ -22,6 +22,7 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationRule,
@@ -36,9 +37,11 @@ _COST: ContextVar[int | None] = ContextVar("graphql_cost", default=None)
 
 def _multiplier(field: FieldNode) -> int | None:
     for argument in field.arguments or ():
+        value = argument.value
         if argument.name.value == "first":
-            value = argument.value
             return int(value.value) if isinstance(value, IntValueNode) else MAX_PAGE
+        if field.name.value == "nodes" and argument.name.value == "ids":
+            return len(value.values) if isinstance(value, ListValueNode) else MAX_PAGE
     return None
 
 
@@ -52,7 +55,7 @@ def _cost(
         if isinstance(selection, FieldNode):
             inner = _cost(selection.selection_set, fragments, seen, depth + 1)
             per_page = _multiplier(selection)
-            if per_page is None and selection.name.value in ("history", "accessLog", "children"):
+            if per_page is None and selection.name.value in ("history", "accessLog", "children", "cases"):
                 per_page = DEFAULT_PAGE
             total += 1 + (inner if per_page is None else per_page * inner)
         elif isinstance(selection, InlineFragmentNode):

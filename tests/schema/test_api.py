@@ -604,3 +604,59 @@ def test_every_command_is_a_mutation_and_each_answers_to_role_jurisdiction_and_v
              "amountVnd": 500000, "expectedVersion": 2, "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
     answer = api.post(support, home, {"i": given}).json()
     assert "errors" not in answer, answer
+
+
+CASES = "query($u: String!, $s: String, $t: String, $r: String, $o: Boolean, $f: Date, $to: Date) { cases(unit: $u," \
+        ' purpose: "case conference", stage: $s, caseType: $t, riskLevel: $r, overdue: $o, receivedFrom: $f,' \
+        " receivedTo: $to) { edges { node { caseId stage } } pageInfo { hasNextPage } } }"  # fmt: skip
+
+
+def test_cases_of_a_unit_narrowed_by_stage_type_risk_overdue_and_day_received(api: Api) -> None:
+    officer = api.token(Role.COMMUNE_OFFICER, "03394", "officer:caselist")
+
+    def listed(**narrowed: object) -> list[str]:
+        for _ in range(100):  # the case register follows the fixture's events
+            answer = api.post(CASES, officer, {"u": "03394", **narrowed}).json()
+            if "NOT_READY" not in str(answer.get("errors")) and (narrowed or answer["data"]["cases"]["edges"]):
+                break
+            time.sleep(0.2)
+        assert "errors" not in answer, answer
+        return [e["node"]["caseId"] for e in answer["data"]["cases"]["edges"]]
+
+    assert api.case in listed()
+    for narrowed, found in (({"s": "assessed"}, True), ({"s": "closed"}, False), ({"r": "high"}, True),
+                            ({"r": "low"}, False), ({"t": "neglect"}, True), ({"t": "trafficking"}, False),
+                            ({"f": "2026-10-01", "to": "2026-10-01"}, True), ({"f": "2026-10-02"}, False),
+                            ({"o": True}, True), ({"o": False}, False)):  # fmt: skip
+        assert (api.case in listed(**narrowed)) is found, narrowed
+    refused = api.post(CASES, api.token(Role.COMMUNE_OFFICER, TA_LENG), {"u": "03394"}).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    bad = api.post(CASES, officer, {"u": "03394", "s": "lost"}).json()["errors"][0]["extensions"]
+    assert bad == {"code": "BAD_USER_INPUT", "field": "stage"}
+
+
+def test_children_found_by_name_with_or_without_diacritics_and_several_nodes_at_once(api: Api) -> None:
+    officer = api.token(Role.COMMUNE_OFFICER, TA_LENG)
+    query = 'query($n: String) { children(unit: "03405", purpose: "find a child", name: $n) { edges { node {' \
+            " childId fullName } } } }"  # fmt: skip
+    for _ in range(100):
+        answer = api.post(query, officer, {"n": "hoa"}).json()
+        if "errors" not in answer:
+            break
+        time.sleep(0.2)
+    for name, found in (
+        ("hoa", True),
+        ("LO THI", True),
+        ("Lò Thị Hoa", True),
+        ("Hòa", False),
+        ("Lộ", False),
+        ("Pao", False),
+    ):  # fmt: skip  (Pao lives there too, but is not this child)
+        names = [e["node"]["fullName"] for e in api.post(query, officer, {"n": name}).json()["data"]["children"]
+                 ["edges"]]  # fmt: skip
+        assert ("Lò Thị Hoa" in names) is found, (name, names)
+        assert all(n == "Lò Thị Hoa" or name == "Pao" for n in names if name != "Pao"), names
+    nodes = "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Child { fullName } ... on Case { stage } } }"
+    ids = [to_base64("Child", api.child), to_base64("Case", api.case), to_base64("Child", "nobody")]
+    answer = api.post(nodes, api.token(Role.AUDITOR, None), {"ids": ids}, {PURPOSE_HEADER: "audit sample"}).json()
+    assert [n and sorted(n) for n in answer["data"]["nodes"]] == [["fullName", "id"], ["id", "stage"], None]
