@@ -3,10 +3,7 @@ the access log, limits and the committed SDL."""
 
 from __future__ import annotations
 
-import base64
 import logging
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +15,6 @@ from typing import Any
 import graphql
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema
@@ -28,14 +24,14 @@ from registry.access import Role
 from registry.access_log import Outcome, entries
 from registry.cases import AssessRisk, CaseType, Channel, ReceiveReport, ReporterKind, RiskLevel, TransferCase
 from registry.children import ClassifyChild, RegisterChild, Sex
-from registry.config import Settings, load_settings
+from registry.config import Settings
 from registry.events import Metadata
 from registry.law import VIETNAM
 from registry.runtime import Registry as App
 from registry.tokens import issue
 from schema.api import PURPOSE_HEADER, sdl
-from schema.app import create_app
 from tests.conftest import Registry
+from tests.schema.server import deployment, serving
 
 PROJECT = Path(__file__).resolve().parents[2]
 OFFICER = Metadata(actor_id="officer:api", actor_role="commune_officer")
@@ -66,17 +62,9 @@ class Api:
                           headers={**sent, **(headers or {})}, timeout=30)  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:  # type: ignore[no-untyped-def]
-    master = base64.urlsafe_b64encode(registry.master).decode()  # the same deployment as the other tests' records
-    settings = load_settings(database_url=registry.db.owner_url, registry_master_key=master,
-                             registry_data_dir=tmp_path_factory.mktemp("api"))  # fmt: skip
+    settings = deployment(registry, tmp_path_factory.mktemp("api"))
     app = run(App.open(settings))  # a second process of the same deployment
     child, case, others = str(uuid.uuid4()), str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(3)]
     try:
@@ -95,20 +83,8 @@ def api(run, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> It
                           OFFICER))  # fmt: skip
     finally:
         run(app.close())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if server.started:
-            break
-        time.sleep(0.1)
-    assert server.started
-    try:
-        yield Api(f"http://127.0.0.1:{port}/graphql", settings, child, case, others)
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving(settings) as url:
+        yield Api(f"{url}/graphql", settings, child, case, others)
 
 
 def test_the_committed_sdl_is_the_schema() -> None:

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,15 +24,13 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from registry.access import Role
-from registry.config import Settings, load_settings
+from registry.config import Settings
 from registry.tokens import issue
-from schema.app import create_app
 from schema.explorer import PREFIX, STATIC, ExplorerError, page, sha384
 from tests.conftest import Registry
-from tests.schema.test_api import free_port
+from tests.schema.server import deployment, free_port, serving
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C WebDriver key of an element reference
 
@@ -49,23 +46,9 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    master = base64.urlsafe_b64encode(registry.master).decode()  # the same deployment as the other tests' records
-    settings = load_settings(database_url=registry.db.owner_url, registry_master_key=master,
-                             registry_data_dir=tmp_path_factory.mktemp("explorer"))  # fmt: skip
-    port = free_port()
-    served = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if served.started:
-            break
-        time.sleep(0.1)
-    assert served.started
-    try:
-        yield Server(f"http://127.0.0.1:{port}", settings)
-    finally:
-        served.should_exit = True
-        thread.join(30)
+    settings = deployment(registry, tmp_path_factory.mktemp("explorer"))
+    with serving(settings) as url:
+        yield Server(url, settings)
 
 
 class Assets(HTMLParser):
