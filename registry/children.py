@@ -337,6 +337,10 @@ class ChildState:
         alive = self.died_on is None or day < self.died_on
         return self.details.date_of_birth <= day < self.sixteenth_birthday and alive
 
+    def residence_on(self, day: date) -> Residence:
+        """The residence in force on `day` (the first one, for a day before the record's first residence)."""
+        return ([r for r in self.residences if r.valid_from <= day] or list(self.residences[:1]))[-1]
+
     def commune_on(self, day: date) -> str | None:
         found = None
         for residence in self.residences:

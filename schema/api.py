@@ -284,7 +284,7 @@ class Child(relay.Node):
             groups=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.groups],
             at_risk=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.at_risk],
             died_on=state.died_on, merged_into=state.merged_into, version=state.version,
-            residence=residence_on(state, on), on=on, known=known,
+            residence=state.residence_on(on), on=on, known=known,
         )  # fmt: skip
 
     @strawberry.field(description="The commune the child lives in, in the structure in force on the day asked about.")
@@ -305,11 +305,6 @@ class Child(relay.Node):
     ) -> list[Child | None]:
         ctx = context(info)
         return [await read_child(ctx, "node", child_id, ctx.purpose) for child_id in node_ids]
-
-
-def residence_on(state: ChildState, on: date) -> Residence:
-    """The residence in force on `on` (the first one, for a day before the record's first residence)."""
-    return ([r for r in state.residences if r.valid_from <= on] or list(state.residences[:1]))[-1]
 
 
 @dataclass(frozen=True)
@@ -355,7 +350,7 @@ async def read_child(
         await read.log(Outcome.NOT_FOUND)
         return None
     units = await ctx.units()
-    residence = residence_on(state, on)
+    residence = state.residence_on(on)
     if not ctx.principal.covers(units.place(residence.commune_code, residence.valid_from)):
         await read.log(Outcome.DENIED, "jurisdiction")
         return None
@@ -554,9 +549,9 @@ async def list_children(
     await require_read_models(ctx, "read.children", "read.child_residences", "read.child_groups")
     known_at = None if point.known is None else point.at
     register = await ctx.registry.children()
-    wanted = None if name is None else name_matcher(name)
-    if wanted is not None and not name.strip():  # type: ignore[union-attr]
+    if name is not None and not name.strip():
         raise bad_input("name", "is empty")
+    wanted = None if name is None else name_matcher(name)
     found: list[ChildState] = []
     position, scanned, more = start, 0, True
     # Names are sealed at rest: a search opens the unit's records in order and keeps those that match.
@@ -862,7 +857,7 @@ async def run_child_command(
             records.append(("input.survivorId", command.survivor_id))
         for name, child_id in records:
             state = await register.load(child_id) if _plausible_id(child_id) else None
-            residence = None if state is None else residence_on(state, today)
+            residence = None if state is None else state.residence_on(today)
             if residence is None or not principal.covers(units.place(residence.commune_code, residence.valid_from)):
                 return refused("NOT_FOUND", "no such record within your jurisdiction", name)
     try:
@@ -1086,9 +1081,7 @@ def _mutation(kind: type) -> Any:
         try:
             command = kind(**{name: _value(hints[name], v, f"input.{_camel(name)}") for name, v in raw.items()})
         except ChoiceError as exc:
-            error = UserError(code=exc.code, message=f"{exc.field}: {exc}", field=exc.field)
-            return (CasePayload(case=None, position=None, user_errors=[error]) if is_case
-                    else ChildPayload(child=None, position=None, user_errors=[error]))  # fmt: skip
+            return (case_refused if is_case else refused)(exc.code, f"{exc.field}: {exc}", exc.field)
         if new_id is not None:
             expected = 0 if getattr(input, new_id) else None  # a caller's own id must be new
         else:

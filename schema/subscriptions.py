@@ -141,7 +141,7 @@ class _Scope:
             child = await (await registry.children()).load(record_id, known=known)
             if child is None:
                 return False
-            here = ([r for r in child.residences if r.valid_from <= today] or list(child.residences[:1]))[-1]
+            here = child.residence_on(today)
             return self.ctx.principal.covers(units.place(here.commune_code, here.valid_from))
         case = await (await registry.cases()).load(record_id, known=known)
         if case is None:
