@@ -64,7 +64,6 @@ import argparse
 import asyncio
 import base64
 import json
-import logging
 import math
 import os
 import socket
@@ -513,7 +512,6 @@ def main() -> None:
     if args.iterations < 1 or args.warmup < 0 or args.children < 40:
         parser.error("--iterations must be >= 1, --warmup >= 0, --children >= 40 (the demo's cases need them)")
     started = time.perf_counter()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     if not os.environ.get("DATABASE_URL"):
         say("bench: starting a throw-away embedded PostgreSQL")
     with tempfile.TemporaryDirectory(prefix="registry-bench-") as scratch:

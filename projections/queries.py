@@ -5,6 +5,11 @@ The structure of units is the one in force on the date asked about: before
 district; from then, the communes and provinces of the two-tier map
 (`*_now` columns), and districts as former districts (the district a
 record's commune lay in on 2025-06-30; README, design notes).
+
+Whether a child counts at all (born by then, not dead, not merged into another record) is read from the version
+of `child_lives` held at the same system time as the residences and groups (the current one without `known_at`),
+never from the current `children` row: a death, a merge or a correction recorded after T leaves an answer about T
+as it was.
 """
 
 from __future__ import annotations
@@ -58,11 +63,11 @@ async def children_by_group(
     `known_at`, as the registry knew it at that time."""
     column = unit_column(level, on)
     args: list[object] = [on]
-    known = _known(args, ("g", "r"), known_at, column, unit)
+    known = _known(args, ("g", "c", "r"), known_at, column, unit)
     rows = await conn.fetch(
         f"SELECT r.{column} AS unit, g.group_code, count(DISTINCT g.child_id) AS children"
         f" FROM {schema}.child_groups g JOIN {schema}.child_residences r USING (child_id)"
-        f" JOIN {schema}.children c USING (child_id)"
+        f" JOIN {schema}.child_lives c USING (child_id)"
         f" WHERE g.kind = 'group' AND g.valid @> $1::date AND r.valid @> $1::date AND {known}"
         f" AND c.merged_into IS NULL AND r.{column} IS NOT NULL GROUP BY 1, 2",
         *args,
@@ -76,9 +81,9 @@ async def children_in(
 ) -> list[str]:  # fmt: skip
     """The ids of the children living in a unit on `on` (the register of that unit on that day)."""
     args: list[object] = [on]
-    known = _known(args, ("r",), known_at, unit_column(level, on), unit)
+    known = _known(args, ("c", "r"), known_at, unit_column(level, on), unit)
     rows = await conn.fetch(
-        f"SELECT r.child_id FROM {schema}.child_residences r JOIN {schema}.children c USING (child_id)"
+        f"SELECT r.child_id FROM {schema}.child_residences r JOIN {schema}.child_lives c USING (child_id)"
         f" WHERE r.valid @> $1::date AND {known} AND c.merged_into IS NULL"
         " AND c.date_of_birth <= $1::date ORDER BY r.child_id",
         *args,
@@ -93,7 +98,7 @@ async def children_page(
     """A page of the register of a unit on `on`, by child id after `after`: the children living there that day
     (alive and under 18 then; with `group`, only those in it that day); with `known_at`, as the registry knew it."""
     args: list[object] = [on, add_years(on, -CHILD_AGE_LIMIT), after, limit]
-    known = _known(args, ("r",), known_at, unit_column(level, on), unit)
+    known = _known(args, ("c", "r"), known_at, unit_column(level, on), unit)
     in_group = ""
     if group is not None:
         args.append(group)
@@ -101,7 +106,7 @@ async def children_page(
                     f" AND g.group_code = ${len(args)} AND g.valid @> $1::date AND "
                     + _known(args, ("g",), known_at, "", None) + ")")  # fmt: skip
     rows = await conn.fetch(
-        f"SELECT r.child_id FROM {schema}.child_residences r JOIN {schema}.children c USING (child_id)"
+        f"SELECT r.child_id FROM {schema}.child_residences r JOIN {schema}.child_lives c USING (child_id)"
         f" WHERE r.valid @> $1::date AND {known} AND c.merged_into IS NULL AND c.date_of_birth <= $1::date"
         f" AND c.date_of_birth > $2::date AND (c.died_on IS NULL OR c.died_on > $1::date) AND r.child_id > $3"
         f"{in_group} ORDER BY r.child_id LIMIT $4",

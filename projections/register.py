@@ -6,7 +6,9 @@ in the events and are read through the register when a role may see them).
 business-time validity (`valid`, a daterange: when it was true in the world)
 and its system-time validity (`recorded`, a tstzrange: when the registry held
 that version). So "as the world was on D" is `valid @> D AND upper_inf(recorded)`
-and "as the registry knew it at T" is `valid @> D AND recorded @> T`.
+and "as the registry knew it at T" is `valid @> D AND recorded @> T`. `child_lives`: one row per version of
+what decides whether a child is counted at all (date of birth, date of death, the record merged into), by system
+time only, so that a death, a merge or a correction recorded after T does not change an answer about T.
 
 `cases` and `case_deadlines`: the current stage, risk and jurisdiction of each
 case, and the due and met time of each legal deadline (due/overdue is a
@@ -18,7 +20,6 @@ there are no foreign keys across provinces.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,10 +31,10 @@ from registry import cases as case_domain
 from registry import children as child_domain
 from registry.deadlines import evaluate
 from registry.events import RecordedEvent
-from registry.gazetteer import Gazetteer
-from registry.law import CHILD_AGE_LIMIT, TWO_TIER_FROM
-from registry.store import EventStore
+from registry.law import CHILD_AGE_LIMIT
 
+from .duplicate_queue import DuplicateQueue
+from .placing import Placed, units_of
 from .runtime import Projection
 
 _TODAY_VN = "(now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
@@ -59,58 +60,11 @@ def _per_unit(prefix: str, keys: str, measures: str, source: str) -> str:
         HAVING grouping({d}) = 1 OR {d} IS NOT NULL"""
 
 
-_UNITS: weakref.WeakKeyDictionary[EventStore, Gazetteer] = weakref.WeakKeyDictionary()
-
-
-async def units_of(store: EventStore) -> Gazetteer:
-    """The administrative units of a store, brought up to date: one copy in memory for all the projections of a
-    process (folding them from the start takes most of a second; a refresh reads only what is new)."""
-    units = _UNITS.get(store)
-    if units is None:
-        units = _UNITS[store] = Gazetteer()
-    await units.refresh(store)
-    return units
-
-
-class _Placed(Projection):
-    """A projection whose rows say where they lie: in the structure of their date and in today's."""
-
-    def __init__(self) -> None:
-        self.units = Gazetteer()
-        self._places: dict[tuple[str | None, bool, str], tuple[str, str | None, str, str]] = {}
-        self._days: dict[tuple[str, date], tuple[str, str | None, str, str]] = {}
-
-    async def prepare(self, store: EventStore) -> None:
-        self.units = await units_of(store)
-        self._places.clear()  # the units may have changed
-        self._days.clear()
-
-    def _place(self, commune: str, day: date) -> tuple[str, str | None, str, str]:
-        # The answer depends only on the unit in force on `day` and on which side of the reform `day` falls (a
-        # commune that carried on changed province then), so that is the key of the cache; the exact (commune,
-        # day) pairs asked before are answered first, without a look at the units.
-        found = self._days.get((commune, day))
-        if found is not None:
-            return found
-        key = (self.units.unit_id_at(commune, day), day >= TWO_TIER_FROM, commune)
-        found = self._places.get(key)
-        if found is None:
-            found = self._places[key] = self._locate(commune, day)
-        if len(self._days) > 200_000:
-            self._days.clear()
-        self._days[(commune, day)] = found
-        return found
-
-    def _locate(self, commune: str, day: date) -> tuple[str, str | None, str, str]:
-        """Where a residence or case recorded under `commune` from `day` lies (Gazetteer.place)."""
-        p = self.units.place(commune, day)
-        return p.province, p.district, p.commune_now, p.province_now
-
-
-class ChildRegister(_Placed):
+class ChildRegister(Placed):
     name = "child_register"
-    version = 4  # 2: the structure in force today on every row; 3: supports with their dates; 4: a fact ended on
-    # the day it began is superseded, not left open
+    version = 5  # 2: the structure in force today on every row; 3: supports with their dates; 4: a fact ended on
+    # the day it began is superseded, not left open; 5: child_lives, the date of birth, death and merge by system time,
+    # and residences indexed by each unit column
     stream_types = (child_domain.STREAM_TYPE,)
     tables: ClassVar[dict[str, str]] = {
         "children": """child_id text PRIMARY KEY, province_code text NOT NULL, commune_code text NOT NULL,
@@ -125,6 +79,8 @@ class ChildRegister(_Placed):
             valid daterange NOT NULL, recorded tstzrange NOT NULL""",
         "child_groups": """child_id text NOT NULL, group_code text NOT NULL, subgroup text, kind text NOT NULL,
             valid daterange NOT NULL, recorded tstzrange NOT NULL""",
+        "child_lives": """child_id text NOT NULL, date_of_birth date NOT NULL, died_on date, merged_into text,
+            recorded tstzrange NOT NULL""",
         "child_supports": """child_id text NOT NULL, given_on date NOT NULL, kind text NOT NULL, level text NOT NULL,
             amount_vnd bigint, recorded timestamptz NOT NULL""",
     }
@@ -132,8 +88,15 @@ class ChildRegister(_Placed):
         "CREATE INDEX ON {children} (province_code, commune_code)",
         "CREATE INDEX ON {child_residences} (child_id) WHERE upper_inf(recorded)",
         "CREATE INDEX ON {child_residences} (province_code, commune_code)",
+        # A unit's register (projections/queries.py) asks by the column of the structure in force on its day.
+        "CREATE INDEX ON {child_residences} (commune_code)",
+        "CREATE INDEX ON {child_residences} (commune_now)",
+        "CREATE INDEX ON {child_residences} (province_now)",
+        "CREATE INDEX ON {child_residences} (district_code)",
         "CREATE INDEX ON {child_groups} (child_id, group_code) WHERE upper_inf(recorded)",
         "CREATE INDEX ON {child_groups} (group_code) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_lives} (child_id) WHERE upper_inf(recorded)",
+        "CREATE INDEX ON {child_lives} (child_id)",
         "CREATE INDEX ON {child_supports} (child_id, given_on)",
     )
     views: ClassVar[dict[str, str]] = {
@@ -190,6 +153,13 @@ class ChildRegister(_Placed):
             batch.groups.setdefault(r["child_id"], []).append(_Version(
                 [r["child_id"], r["group_code"], r["subgroup"], r["kind"]], r["lo"], r["hi"], r["since"],
                 ctid=r["ctid"]))  # fmt: skip
+        for r in await conn.fetch(
+            f"SELECT ctid, child_id, date_of_birth, died_on, merged_into, lower(recorded) AS since"
+            f" FROM {t['child_lives']} WHERE child_id = ANY($1) AND upper_inf(recorded)", ids,
+        ):  # fmt: skip
+            batch.lives[r["child_id"]] = [_Version(
+                [r["child_id"], r["date_of_birth"], r["died_on"], r["merged_into"]], None, None, r["since"],
+                ctid=r["ctid"])]  # fmt: skip
         for event in events:
             self._fold(batch, event)
         await batch.write(conn, t)
@@ -215,6 +185,7 @@ class ChildRegister(_Placed):
             b.residences.setdefault(child, []).append(
                 _Version([child, province, data["commune_code"], district, province_now, commune_now], since, None, at)
             )
+            b.live(b.rows[child], at)
             return
         row = b.rows.get(child)
         if row is None:
@@ -267,11 +238,13 @@ class ChildRegister(_Placed):
         elif kind == "ChildDataErased":
             row["erased"] = True
         # DisabilityRecorded, SchoolStatusRecorded, ChildMergeAbsorbed: only the version moves, in these tables
+        b.live(row, at)
 
 
 @dataclass
 class _Version:
-    """A version of a residence or group fact: business-time [lo, hi), system-time [since, until)."""
+    """A version of a residence, group or life fact: business-time [lo, hi) (none for a life), system-time
+    [since, until)."""
 
     values: list[Any]
     lo: Any  # a date (residences, groups) or a time (case history)
@@ -287,6 +260,7 @@ class _Batch:
     residences: dict[str, list[_Version]] = field(default_factory=dict)
     history: dict[str, list[_Version]] = field(default_factory=dict)  # of cases
     groups: dict[str, list[_Version]] = field(default_factory=dict)
+    lives: dict[str, list[_Version]] = field(default_factory=dict)  # of children: [child_id, born, died, merged]
     supports: list[tuple[Any, ...]] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
     stored: set[str] = field(default_factory=set)  # the records whose row is in the table already
@@ -301,10 +275,23 @@ class _Batch:
                 if version.lo < on:
                     versions.append(_Version(list(version.values), version.lo, on, at))
 
+    def live(self, row: dict[str, Any], at: datetime) -> None:
+        """A new version of the child's life facts (date of birth, death, merge) from `at`, if the row changed
+        them: the current one is superseded then (system time only: they are read as of a time, not of a day)."""
+        values = [row["child_id"], row["date_of_birth"], row["died_on"], row["merged_into"]]
+        versions = self.lives.setdefault(row["child_id"], [])
+        current = [v for v in versions if v.until is None]
+        if current and current[-1].values == values:
+            return
+        for version in current:
+            version.until = at
+        versions.append(_Version(values, None, None, at))
+
     async def write(self, conn: asyncpg.Connection, t: dict[str, str]) -> None:
         """Write a batch of the child register: new rows by COPY, ended versions and changed rows by their row."""
         await _write_versions(conn, t["child_residences"], self.residences)
         await _write_versions(conn, t["child_groups"], self.groups)
+        await _write_versions(conn, t["child_lives"], self.lives, valid=False)
         await copy(conn, t["child_supports"], self.supports)
         await self._write_rows(conn, t["children"], "child_id")
 
@@ -361,8 +348,11 @@ MILESTONES: dict[str, str] = {
 _CASE_MARKS = ("report_received", "initial_assessment", "emergency_measure_applied", "plan_submitted", "plan_approved")
 
 
-async def _write_versions(conn: asyncpg.Connection, table: str, families: dict[str, list[_Version]]) -> None:
-    """Store the versions of a batch: end the stored ones it superseded, COPY the new ones.
+async def _write_versions(
+    conn: asyncpg.Connection, table: str, families: dict[str, list[_Version]], *, valid: bool = True
+) -> None:
+    """Store the versions of a batch: end the stored ones it superseded, COPY the new ones (with their business
+    time `valid` unless the table has none).
 
     A version superseded at the instant it was recorded (by a later event of the same transaction: an import, a
     registration with its first classification) was never what the registry held at any time; it is not stored,
@@ -378,7 +368,7 @@ async def _write_versions(conn: asyncpg.Connection, table: str, families: dict[s
     if never:
         await conn.execute(f"DELETE FROM {table} WHERE ctid = ANY($1::tid[])", never)
     await copy(conn, table, [
-        (*v.values, asyncpg.Range(v.lo, v.hi), asyncpg.Range(v.since, v.until))
+        (*v.values, *((asyncpg.Range(v.lo, v.hi),) if valid else ()), asyncpg.Range(v.since, v.until))
         for vs in families.values() for v in vs if v.ctid is None and v.until != v.since
     ])  # fmt: skip
 
@@ -392,7 +382,7 @@ async def copy(
         await conn.copy_records_to_table(name, schema_name=schema, records=records, columns=list(columns) or None)
 
 
-class CaseRegister(_Placed):
+class CaseRegister(Placed):
     """Cases (hồ sơ vụ việc): the current row per case, its history and its legal deadlines.
 
     `case_history` holds one row per version of what reports count (stage, risk, commune, types, children,
@@ -530,6 +520,6 @@ class CaseRegister(_Placed):
         versions.append(_Version(values, at, None, e.recorded_at))
 
 
-PROJECTIONS: tuple[type[Projection], ...] = (ChildRegister, CaseRegister)
+PROJECTIONS: tuple[type[Projection], ...] = (ChildRegister, CaseRegister, DuplicateQueue)
 
 __all__ = ["MILESTONES", "PROJECTIONS", "STAGE_AFTER", "CaseRegister", "ChildRegister", "units_of"]

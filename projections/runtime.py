@@ -17,22 +17,27 @@ drop it on release) for as long as it runs. It catches up on start, then
 wakes on NOTIFY (and polls as a fallback). A rebuild run while a leader is
 up hands its finished generation to the leader (`projection_state.pending`),
 which catches it up and swaps it in; with no leader, the rebuild does it.
+
+Stopping is graceful: once the stop event is set the leader finishes the batch
+it is applying (its transaction commits with its checkpoint), applies no
+other, and closes its lock connection, so another process can take the lead
+at once instead of after the dead connection times out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import asyncpg
 
+from registry.collector import cycle_collection_paused
 from registry.errors import RegistryError
 from registry.events import START, Cursor, RecordedEvent
 from registry.store import EventStore, driver_errors
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 REBUILD_BATCH = 20_000  # events per transaction while a new generation is built: nobody reads it yet
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 Progress = Callable[[int], object]
+Observer = Callable[[str, int, float], object]  # after each batch committed: projection, events, seconds
 
 
 class Projection(ABC):
@@ -74,6 +80,42 @@ class Status:
     lag_events: int  # events of its stream types committed after its checkpoint
 
 
+@dataclass(frozen=True)
+class Lag:
+    """How far a projection is behind the log: events not yet projected (counted up to a cap), and how long ago
+    the oldest of them was recorded (0 when there is none). `built` is false before its first generation."""
+
+    events: int
+    seconds: float
+    built: bool = True
+
+
+# The serving generation's checkpoint, then the events of the projection's stream types after it that a follower
+# can read (the gap-safe rule of registry/store.py), in the global order, at most $3: cheap at any lag.
+_LAG_SQL = """
+WITH checkpoint AS (
+    SELECT c.transaction_id, c.position FROM projection_checkpoints c
+    JOIN projection_state s ON s.name = c.name AND s.generation = c.generation WHERE c.name = $1
+), behind AS (
+    SELECT e.recorded_at FROM events e, checkpoint c
+    WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position) AND e.stream_type = ANY($2::text[])
+      AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY e.transaction_id, e.position
+    LIMIT $3
+)
+SELECT (SELECT count(*) FROM checkpoint), (SELECT count(*) FROM behind),
+       coalesce((SELECT extract(epoch FROM now() - min(recorded_at)) FROM behind), 0)::float8
+"""
+
+
+async def lag(pool: asyncpg.Pool, name: str, stream_types: Sequence[str], cap: int = 10_000) -> Lag:
+    """A projection's lag, cheaply (for /readyz and /metrics; `Projector.status` counts it exactly)."""
+    with driver_errors():
+        row = await pool.fetchrow(_LAG_SQL, name, list(stream_types), cap, timeout=5)
+    assert row is not None  # scalar subqueries always give a row
+    return Lag(int(row[1]), max(float(row[2]), 0.0), built=bool(row[0]))
+
+
 def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"projection:{name}".encode()).digest()[:8], "big", signed=True)
 
@@ -85,11 +127,15 @@ def physical(projection: Projection, generation: int) -> dict[str, str]:
 class Projector:
     """Runs one projection: catch up, follow, rebuild, report."""
 
-    def __init__(self, store: EventStore, connect: Connect, projection: Projection, *, batch: int = 5000) -> None:
+    def __init__(
+        self, store: EventStore, connect: Connect, projection: Projection, *, batch: int = 5000,
+        observe: Observer | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.projection = projection
         self._connect = connect  # owner connections: projections create and drop their tables
         self._batch = batch
+        self._observe = observe  # the metrics of the process (schema/metrics.py), if any
 
     # -- generations -------------------------------------------------------
 
@@ -165,10 +211,11 @@ class Projector:
 
     async def catch_up(
         self, generation: int, *, progress: Progress = lambda n: None, fail_after: int | None = None,
-        batch: int | None = None,
+        batch: int | None = None, stop: asyncio.Event | None = None,
     ) -> int:  # fmt: skip
         """Apply every committed event after the generation's checkpoint, `batch` events (or the projector's
-        batch size) per transaction; return how many.
+        batch size) per transaction; return how many. Once `stop` is set, the batch under way is finished and
+        no other is begun.
 
         `fail_after` raises inside the transaction of the batch that would pass
         that many events (tests of crash safety use it).
@@ -189,8 +236,9 @@ class Projector:
                 ahead = read(after)
                 while True:
                     events = await ahead
-                    if not events:
+                    if not events or (stop is not None and stop.is_set()):
                         return applied
+                    began = time.perf_counter()
                     last = events[-1].cursor
                     # The next batch is read (on a pooled connection) while this one is folded and written: the
                     # read is of committed events after `last`, whatever becomes of this batch's transaction.
@@ -212,6 +260,8 @@ class Projector:
                         )  # fmt: skip
                     applied += len(events)
                     progress(len(events))
+                    if self._observe is not None:
+                        self._observe(p.name, len(events), time.perf_counter() - began)
                     after = last
         finally:
             if ahead is not None and not ahead.done():
@@ -255,11 +305,12 @@ class Projector:
                     await _sleep(stop, poll)
                 log.info("projection %s: leading (generation %d)", p.name, generation)
                 while not stop.is_set():
-                    generation = await self.catch_up_serving(generation)
-                    await listener.wait(poll)
+                    generation = await self.catch_up_serving(generation, stop)
+                    await _first(listener.wait(poll), stop)
         finally:
             await listener.close()
             await leader.close()  # releases the leader lock
+            log.info("projection %s: stopped", p.name)
 
     async def catch_up_once(self) -> int | None:
         """Take the lead, catch up (swapping in a pending generation), let go; None if another process leads."""
@@ -273,15 +324,16 @@ class Projector:
         finally:
             await leader.close()
 
-    async def catch_up_serving(self, generation: int) -> int:
+    async def catch_up_serving(self, generation: int, stop: asyncio.Event | None = None) -> int:
         """Swap in a pending generation (a rebuild, or a new version of the fold) if any, then catch up; return
         the serving generation. The caller must lead the projection, or be its only runner."""
-        generation = await self._adopt_pending(generation)
-        await self.catch_up(generation)
+        generation = await self._adopt_pending(generation, stop)
+        await self.catch_up(generation, stop=stop)
         return generation
 
-    async def _adopt_pending(self, generation: int) -> int:
-        """Swap in a generation a rebuild handed over, after catching it up (the leader does this)."""
+    async def _adopt_pending(self, generation: int, stop: asyncio.Event | None = None) -> int:
+        """Swap in a generation a rebuild handed over, after catching it up (the leader does this; a leader told
+        to stop leaves it pending for the next one)."""
         conn = await self._connect()
         try:
             pending = await conn.fetchval("SELECT pending FROM projection_state WHERE name = $1", self.projection.name)
@@ -290,7 +342,9 @@ class Projector:
         if pending is None or pending == generation:
             return generation
         await self.projection.prepare(self.store)
-        await self.catch_up(pending)
+        await self.catch_up(pending, stop=stop)
+        if stop is not None and stop.is_set():
+            return generation
         await self._swap(generation, pending)
         return int(pending)
 
@@ -328,6 +382,7 @@ class Projector:
         finally:
             await conn.close()
         await self.catch_up(new, progress=progress, batch=REBUILD_BATCH)
+        await self._analyze(new)
         leader = await self._connect()
         try:
             if await leader.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(p.name)):
@@ -343,6 +398,17 @@ class Projector:
             raise TimeoutError(f"the leader of projection {p.name} did not swap in generation {new}")
         finally:
             await leader.close()
+
+    async def _analyze(self, generation: int) -> None:
+        """Gather the statistics of a generation filled in bulk before it serves, as PostgreSQL advises after a bulk
+        load: until autovacuum gets to it, the planner would guess its tables' sizes."""
+        conn = await self._connect()
+        try:
+            with driver_errors():
+                for table in physical(self.projection, generation).values():
+                    await conn.execute(f"ANALYZE {table}")
+        finally:
+            await conn.close()
 
     async def status(self) -> Status:
         p = self.projection
@@ -364,30 +430,15 @@ class Projector:
         return Status(p.name, p.version, int(generation), cursor, events, head, lag)
 
 
-_pauses = 0  # batches being applied now, in this process, with the cycle collector paused
-_resume = False  # whether the collector was on when the first of them paused it
-
-
-@contextmanager
-def cycle_collection_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a batch is folded.
-
-    A batch allocates hundreds of thousands of short-lived objects (events, rows) that hold no reference cycles:
-    reference counting frees them all, but the allocations alone trigger full collections that walk the whole
-    heap (the units, the cached plan), which measured as more than half of a rebuild's time (README, benchmarks).
-    Nested and concurrent batches share the pause; the collector is back on when the last one ends.
-    """
-    global _pauses, _resume
-    if _pauses == 0:
-        _resume = gc.isenabled()
-        gc.disable()
-    _pauses += 1
+async def _first(waiting: Awaitable[object], stop: asyncio.Event) -> None:
+    """Wait for `waiting` or for `stop`, whichever comes first (a leader told to stop does not sit out its poll)."""
+    tasks = [asyncio.ensure_future(waiting), asyncio.ensure_future(stop.wait())]
     try:
-        yield
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        _pauses -= 1
-        if _pauses == 0 and _resume:
-            gc.enable()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
@@ -408,4 +459,14 @@ def table_digest_sql(table: str) -> str:
     return f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text COLLATE \"C\"), '')) FROM {table} t"
 
 
-__all__ = ["Projection", "Projector", "SimulatedCrash", "Status", "lock_key", "physical", "table_digest_sql"]
+__all__ = [
+    "Lag",
+    "Projection",
+    "Projector",
+    "SimulatedCrash",
+    "Status",
+    "lag",
+    "lock_key",
+    "physical",
+    "table_digest_sql",
+]

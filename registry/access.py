@@ -27,7 +27,7 @@ aggregates; every such read carries a purpose and is logged (schema/).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from .errors import InvalidInput
@@ -46,6 +46,10 @@ class Role(StrEnum):
     NATIONAL_OFFICER = "national_officer"  # Cục Trẻ em (the ministry)
     AUDITOR = "auditor"  # thanh tra, kiểm soát nội bộ: reads everything, writes nothing
     INTEGRATION_CLIENT = "integration_client"  # the national child database: import and change feed only
+    # Whoever runs the `registry` command line on a server (exports, imports, reports): they hold the database and
+    # the master key, so their reach is the whole country; the role exists so that the access log says so. It is
+    # never carried by a token (registry/tokens.py refuses it): the API has no operators.
+    OPERATOR = "operator"
 
 
 class Action(StrEnum):
@@ -57,6 +61,9 @@ class Action(StrEnum):
     READ_ACCESS_LOG = "read_access_log"
     IMPORT = "import"
     FEED = "feed"
+    # The children's personal data in the change feed and in exports: the national child database links records by
+    # personal identification number with the national population database (Project 06, domain.md section 4).
+    RECEIVE_PERSONAL = "receive_personal"
 
 
 _OFFICER = frozenset({Action.READ_RECORD, Action.READ_AGGREGATES, Action.READ_HISTORY})
@@ -67,7 +74,8 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.PROVINCE_OFFICER: _OFFICER,
     Role.NATIONAL_OFFICER: _OFFICER,
     Role.AUDITOR: _OFFICER | {Action.READ_ACCESS_LOG},
-    Role.INTEGRATION_CLIENT: frozenset({Action.IMPORT, Action.FEED}),
+    Role.INTEGRATION_CLIENT: frozenset({Action.IMPORT, Action.FEED, Action.RECEIVE_PERSONAL}),
+    Role.OPERATOR: _OFFICER | {Action.IMPORT},
 }
 
 # The level of the unit a role's jurisdiction names; None: the whole country.
@@ -79,6 +87,7 @@ JURISDICTION_LEVEL: dict[Role, Level | None] = {
     Role.NATIONAL_OFFICER: None,
     Role.AUDITOR: None,
     Role.INTEGRATION_CLIENT: None,
+    Role.OPERATOR: None,
 }
 
 
@@ -112,6 +121,12 @@ class Principal:
         return found is not None and found == self.unit
 
 
+def operator(subject: str, *, now: datetime | None = None) -> Principal:
+    """The principal of a command run at a server's shell (`operator:<os user>`): what it reads is logged under it.
+    It expires a day after it is made, like no token does: it is made per run and never leaves the process."""
+    return Principal(subject, Role.OPERATOR, None, (now or datetime.now(UTC)) + timedelta(days=1))
+
+
 def reaches(principal: Principal, units: Gazetteer, code: str, today: date) -> bool:
     """Whether a whole unit lies within the principal's jurisdiction, so that its lists may be read: a commune or
     province of today's map, or a district of 2025-06-30 (a former district)."""
@@ -133,4 +148,4 @@ def reaches(principal: Principal, units: Gazetteer, code: str, today: date) -> b
     return principal.covers(units.place(code, today))
 
 
-__all__ = ["JURISDICTION_LEVEL", "PERMISSIONS", "Action", "Principal", "Role", "reaches"]
+__all__ = ["JURISDICTION_LEVEL", "PERMISSIONS", "Action", "Principal", "Role", "operator", "reaches"]

@@ -59,6 +59,13 @@ class CaseRegister:
         `known`, as the registry knew it then."""
         return await self._streams.load(case_id, before=before, known=known)
 
+    async def load_many(
+        self, case_ids: list[str], *, before: datetime | None = None, known: Horizon | None = None
+    ) -> dict[str, CaseState | None]:
+        """Several cases at once (a page of a unit's cases: an export), their events and keys each read in one
+        query; `before` and `known` as for `load`."""
+        return await self._streams.load_many(case_ids, before=before, known=known)
+
     async def cases_of(self, child_id: str) -> list[str]:
         """The ids of the cases that concern a child, oldest first (reads every case event: until projections)."""
         found: list[str] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from . import cases, children, observations, plans, population, units
+from . import cases, children, duplicate_review, imports, observations, plans, population, units
 from .events import Catalog
 from .personal import Sealed
 
@@ -44,6 +44,11 @@ def default_catalog() -> Catalog:
     for event_type, model in plans.EVENT_TYPES.items():
         catalog.add_event(plans.STREAM_TYPE, event_type, model)
     catalog.add_event(observations.STREAM_TYPE, "IndicatorObserved", observations.IndicatorObserved)
+    # Each run of an import of children (registry/imports.py): the file's digest and what came of its rows.
+    catalog.add_event(imports.STREAM_TYPE, "ImportRecorded", imports.ImportRecorded)
+    # The review of each suspected pair of duplicate child records (registry/duplicate_review.py): ids and codes only.
+    for event_type, model in duplicate_review.EVENT_TYPES.items():
+        catalog.add_event(duplicate_review.STREAM_TYPE, event_type, model)
     return catalog
 
 

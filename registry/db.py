@@ -157,11 +157,12 @@ class Database:
         where = "embedded PostgreSQL" if self.embedded is not None else "DATABASE_URL"
         return f"{where} {redact_url(self.app_url)}"
 
-    async def create_pool(self, size: int = 10) -> asyncpg.Pool:
-        """Open a pool of run-time connections (role registry_app, jsonb codec)."""
+    async def create_pool(self, size: int = 10, *, url: str | None = None) -> asyncpg.Pool:
+        """Open a pool of run-time connections (role registry_app, jsonb codec): to the server of `app_url`, or to
+        `url` (a read replica of it)."""
         try:
             pool = await asyncpg.create_pool(
-                self.app_url,
+                url or self.app_url,
                 min_size=1,
                 max_size=size,
                 init=init_connection,
@@ -170,7 +171,8 @@ class Database:
                 server_settings={"role": APP_ROLE, "application_name": "registry"},
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreUnavailable(f"cannot open a pool on {self.describe()}: {type(exc).__name__}") from None
+            where = self.describe() if url is None else f"DATABASE_READ_URL {redact_url(url)}"
+            raise StoreUnavailable(f"cannot open a pool on {where}: {type(exc).__name__}") from None
         assert pool is not None
         return pool
 

@@ -99,6 +99,17 @@ class StoreUnavailable(RegistryError):
     code = "UNAVAILABLE"
 
 
+class ReplicaLag(RegistryError):
+    """Raised when a read asked to follow a write (X-Registry-After) and the replica had not replayed that write
+    within the allowed wait; the write is on the primary, so reading again a moment later succeeds."""
+
+    code = "REPLICA_LAG"
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"the read replica has not yet replayed that write (waited {waited:g} s): try again")
+        self.waited = waited
+
+
 class ConfigError(RegistryError):
     """Raised at start-up when a configuration value is missing or invalid; names the key."""
 
@@ -124,6 +135,7 @@ __all__ = [
     "MigrationError",
     "NotFound",
     "RegistryError",
+    "ReplicaLag",
     "StoreUnavailable",
     "StreamTypeMismatch",
     "Unauthenticated",

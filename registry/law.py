@@ -86,6 +86,34 @@ FACTS: dict[str, LegalFact] = {
             "its own, not a concatenation of its parents' codes",
             verified=True,
         ),
+        # The audit report (projections/audit_report.py): access "outside working hours" and "late corrections".
+        LegalFact(
+            "working_days",
+            (1, 2, 3, 4, 5),
+            "QĐ 188/1999/QĐ-TTg Art. 1: officials and employees of state administrative agencies work 40 hours a "
+            "week in five days, with Saturday and Sunday as the two rest days (ISO weekdays 1-5: Monday to "
+            "Friday). Public holidays (Labour Code 45/2019/QH14 Art. 112) are working days here: the registry "
+            "holds no calendar of them (Tết follows the lunar calendar)",
+            verified=True,
+        ),
+        LegalFact(
+            "working_hours",
+            (time(7, 0), time(17, 30)),
+            "Registry convention, not law: within the 40-hour week of QĐ 188/1999/QĐ-TTg each ministry and "
+            "provincial People's Committee sets its offices' daily hours, and they differ by province and season "
+            "(e.g. Nghệ An, winter 2023-2024, TB 723/TB-UBND: 7:30-12:00 and 13:30-17:00). The registry takes one "
+            "window from the earliest usual start to the latest usual end, the lunch break inside it, so that the "
+            "audit lists only access clearly outside office time (Vietnam time); change it here for a province",
+            verified=False,
+        ),
+        LegalFact(
+            "late_correction_days",
+            30,
+            "Registry convention, no legal basis found: an event whose business time (occurred_at) lies more than "
+            "30 days before the registry recorded it is listed for auditors as a late correction (a fact or a "
+            "report entered a month or more after it happened); change it here",
+            verified=False,
+        ),
     )
 }
 
@@ -96,9 +124,37 @@ CHILD_AGE_LIMIT: int = FACTS["child_age_limit"].value
 """A child is a person under this age (Law on Children 2016 Art. 1)."""
 
 
+WORKING_DAYS: frozenset[int] = frozenset(FACTS["working_days"].value)
+"""ISO weekdays of state offices (QĐ 188/1999/QĐ-TTg Art. 1: Monday to Friday)."""
+
+WORKING_HOURS: tuple[time, time] = FACTS["working_hours"].value
+"""The office day in Vietnam time, [start, end): a registry convention (the hours are set per province)."""
+
+LATE_CORRECTION: timedelta = timedelta(days=FACTS["late_correction_days"].value)
+"""An event recorded more than this after its business time is a late correction (a registry convention)."""
+
+
+def in_working_hours(moment: datetime) -> bool:
+    """Whether a moment (with its zone) falls in the office hours of a working day, judged in Vietnam time."""
+    local = moment.astimezone(VIETNAM)
+    start, end = WORKING_HOURS
+    return local.isoweekday() in WORKING_DAYS and start <= local.time() < end
+
+
 def start_of_day(day: date) -> datetime:
     """The moment a legal date begins in Vietnam: the business time of an act effective that day."""
     return datetime.combine(day, time(0), VIETNAM)
 
 
-__all__ = ["CHILD_AGE_LIMIT", "FACTS", "TWO_TIER_FROM", "VIETNAM", "LegalFact", "start_of_day"]
+__all__ = [
+    "CHILD_AGE_LIMIT",
+    "FACTS",
+    "LATE_CORRECTION",
+    "TWO_TIER_FROM",
+    "VIETNAM",
+    "WORKING_DAYS",
+    "WORKING_HOURS",
+    "LegalFact",
+    "in_working_hours",
+    "start_of_day",
+]

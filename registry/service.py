@@ -14,8 +14,8 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, is_dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -26,7 +26,7 @@ from .events import Horizon, Metadata, NewEvent, RecordedEvent
 from .law import start_of_day
 from .personal import Parts, event_type
 from .sealing import Keyring, seal, unseal
-from .store import AppendResult, EventStore
+from .store import AppendResult, EventStore, StreamAppend
 
 ATTEMPTS = 10  # decisions per command when other writers keep winning the race for the same record
 _T = TypeVar("_T")
@@ -73,11 +73,14 @@ class SealedStreams(Generic[S]):
         key = await self.keyring.get(subject_id) if any(e.event_type in self._parts.personal for e in events) else None
         return await self._fold(subject_id, events, key, before, known)
 
-    async def load_many(self, subject_ids: list[str], *, known: Horizon | None = None) -> dict[str, S | None]:
-        """Several subjects' states, their events and their keys each read in one query (a page of a register)."""
+    async def load_many(
+        self, subject_ids: list[str], *, before: datetime | None = None, known: Horizon | None = None
+    ) -> dict[str, S | None]:
+        """Several subjects' states, their events and their keys each read in one query (a page of a register);
+        `before` and `known` as for `load`."""
         streams = await self.store.read_streams([self.stream(s) for s in subject_ids])
         keys = await self.keyring.get_many(subject_ids)
-        return {s: await self._fold(s, streams[self.stream(s)], keys[s], None, known) for s in subject_ids}
+        return {s: await self._fold(s, streams[self.stream(s)], keys[s], before, known) for s in subject_ids}
 
     async def _fold(
         self, subject_id: str, events: list[RecordedEvent], key: bytes | None, before: datetime | None,
@@ -134,6 +137,38 @@ class SealedStreams(Generic[S]):
         return await self.store.append(stream, self._type, version, new, metadata, idempotency_key=idempotency_key,
                                        request_fingerprint=request)  # fmt: skip
 
+    async def seal_many(self, decided: Sequence[Decided[S]]) -> list[StreamAppend]:
+        """The decided events of several subjects sealed, ready for one EventStore.append_batch, each at the version
+        its state was read at; the keys of new subjects are made, and those of known ones read, in one statement
+        each (a key made for an append that never happens is harmless: the next one finds it)."""
+        personal = [d for d in decided if any(event_type(e) in self._parts.personal for e in d.events)]
+        new = [d.subject_id for d in personal if d.state is None]
+        known = [d.subject_id for d in personal if d.state is not None]
+        keys: dict[str, bytes | None] = {}
+        if new:
+            keys.update(await self.keyring.create_many(new))
+        if known:
+            keys.update(await self.keyring.get_many(known))
+        now = self.clock()
+        appends = []
+        for d in decided:
+            stream, key = self.stream(d.subject_id), keys.get(d.subject_id)
+            events = [NewEvent(event_type(e), seal(e, key, stream, self._parts) if key else e, _occurred(e, now))
+                      for e in d.events]  # fmt: skip
+            appends.append(StreamAppend(stream, self._type, 0 if d.state is None else d.state.version, events,
+                                        d.metadata))  # fmt: skip
+        return appends
+
+
+@dataclass(frozen=True, slots=True)
+class Decided(Generic[S]):
+    """The events decided for one subject of a batch, on the state they were decided on."""
+
+    subject_id: str
+    state: S | None
+    events: list[BaseModel]
+    metadata: Metadata
+
 
 def fingerprint(command: object) -> bytes:
     """What an idempotency key stands for: the command's kind and every field, canonically encoded."""
@@ -165,4 +200,4 @@ def _occurred(event: BaseModel, now: datetime) -> datetime:
     return start_of_day(day) if isinstance(day, date) else now
 
 
-__all__ = ["ATTEMPTS", "SealedStreams", "decide_again", "fingerprint"]
+__all__ = ["ATTEMPTS", "Decided", "SealedStreams", "decide_again", "fingerprint"]

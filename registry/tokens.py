@@ -71,6 +71,8 @@ def issue(
         raise InvalidInput("subject", "invalid", "must be 1-200 characters")
     if not timedelta(0) < lifetime <= MAX_LIFETIME:
         raise InvalidInput("lifetime", "out_of_range", f"must be positive and at most {MAX_LIFETIME.days} days")
+    if role is Role.OPERATOR:
+        raise InvalidInput("role", "not_a_token_role", "an operator works at the command line; tokens are for the API")
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
     Principal(subject, role, unit, issued + lifetime)  # the role and unit must go together
     claims: dict[str, object] = {
@@ -164,6 +166,8 @@ class Verifier:
             raise Unauthenticated("expired", "the bearer token has expired")
         try:
             role = Role(claims["role"])
+            if role is Role.OPERATOR:  # the command line's role: never one an API request may act in
+                raise ValueError("not a token role")
             unit = claims.get("unit")
             return Principal(str(claims["sub"]), role, None if unit is None else str(unit), expires)
         except (ValueError, InvalidInput):

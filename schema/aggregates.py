@@ -28,8 +28,8 @@ from registry.units import level_of
 
 from .context import AS_OF_TIME, Context, bad_input, context, require_read_models
 
-READ_MODELS = ("read.children", "read.child_residences", "read.child_groups", "read.child_supports", "read.cases",
-               "read.case_history")  # fmt: skip
+READ_MODELS = ("read.children", "read.child_residences", "read.child_groups", "read.child_lives",
+               "read.child_supports", "read.cases", "read.case_history")  # fmt: skip
 
 
 @strawberry.type(description="An indicator of the plans for a unit and period (domain.md section 5.1).")
@@ -141,10 +141,10 @@ class AggregateQuery:
                 raise bad_input(f"codes.{n}", f"must be one of {', '.join(INDICATORS)}")
         scope = await _within(info, unit, to)
         values = []
-        async with scope.ctx.registry.pool.acquire() as conn:
+        async with scope.ctx.reader.pool.acquire() as conn:
             for code in wanted:
                 v = await compute(
-                    cast(asyncpg.Connection, conn), scope.ctx.registry.store, code, level_of(unit), unit, from_, to
+                    cast(asyncpg.Connection, conn), scope.ctx.reader.store, code, level_of(unit), unit, from_, to
                 )
                 i = INDICATORS[code]
                 values.append(IndicatorValue(code=code, vietnamese=i.vietnamese, definition=i.definition,
@@ -172,9 +172,9 @@ class AggregateQuery:
         units = await ctx.units()
         names = {"unit_code": "unit", "year": "year", "start": "from", "end": "to", "kind": "kind", "level": "unit"}
         try:
-            async with ctx.registry.pool.acquire() as proxy:
+            async with ctx.reader.pool.acquire() as proxy:
                 conn = cast(asyncpg.Connection, proxy)
-                report = await build_report(conn, ctx.registry.store, units, None, scope.unit, kind, year,
+                report = await build_report(conn, ctx.reader.store, units, None, scope.unit, kind, year,
                                             start=from_, end=to, known_at=as_of_time)  # fmt: skip
         except InvalidInput as exc:
             raise _invalid(exc, names) from exc

@@ -7,7 +7,10 @@ record lie within the principal's jurisdiction on the day asked about. A
 record out of scope and a record that does not exist both come back as
 null, and both are written to the access log (registry/access_log.py) with
 the purpose the caller gave, before the answer leaves; a read that cannot be
-logged is not served.
+logged is not served. Each record also answers what changed between two of
+its versions, field by field with the events that changed each
+(`historyDiff`), and, to auditors only, who read it (`accessLog`: the same
+log the root `accessLog` pages, this read logged as well).
 
 Errors the caller can act on carry `extensions.code` (BAD_USER_INPUT with
 the `field`, FORBIDDEN); anything else is masked as "Unexpected error." and
@@ -26,7 +29,7 @@ from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from types import UnionType
-from typing import Annotated, Any, Optional, Union, cast, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Optional, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 import strawberry
 from graphql import GraphQLError
@@ -50,6 +53,7 @@ from strawberry.types import ExecutionContext, Info
 from projections.queries import children_page
 from registry.access import Action, reaches
 from registry.access_log import Access, Outcome, entries, record
+from registry.cases import PARTS as CASE_PARTS
 from registry.cases import (
     ApplyEmergencyMeasure,
     ApprovePlan,
@@ -74,8 +78,13 @@ from registry.cases import (
     SubmitPlan,
     TransferCase,
 )
+from registry.cases import evolve as evolve_case
+from registry.children import PARTS as CHILD_PARTS
 from registry.children import (
     ChildCommand,
+    ChildDetailsCorrected,
+    ChildMoved,
+    ChildRegistered,
     ChildState,
     ClassifyChild,
     ClearAtRisk,
@@ -93,10 +102,14 @@ from registry.children import (
     RegisterChild,
     Residence,
 )
-from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
+from registry.children import evolve as evolve_child
+from registry.errors import RegistryError
 from registry.events import Horizon, Metadata, RecordedEvent
 from registry.gazetteer import Gazetteer, UnitView, fold
 from registry.law import VIETNAM, start_of_day
+from registry.logs import note_error
+from registry.personal import Erased
+from registry.sealing import unseal
 from registry.units import Level, level_of
 
 from .aggregates import AggregateQuery
@@ -106,15 +119,22 @@ from .context import (
     PURPOSE_HEADER,
     AsOf,
     Context,
+    UserError,
     bad_input,
+    camel,
     context,
     cursor_of,
     cursor_value,
     point_of,
     purpose_of,
     require_read_models,
+    user_error,
 )
 from .cost import MAX_PAGE, CostRule, ReportCost
+from .duplicates import DuplicateMutation, DuplicateQuery
+from .feed import FeedQuery
+from .integration import IntegrationMutation, IntegrationQuery
+from .metrics import MeasureOperation
 from .subscriptions import Subscription
 
 log = logging.getLogger(__name__)
@@ -169,15 +189,14 @@ async def history(
 ) -> EventConnection:
     """The events of a stream the caller may already read (its record was authorised), a page at a time: those
     the registry knew at `known`, and with `before`, those that occurred earlier."""
-    if not ctx.principal.allows(Action.READ_HISTORY):
-        raise GraphQLError("your role does not read histories", extensions={"code": "FORBIDDEN"})
+    may_read_history(ctx)
     if not 1 <= first <= MAX_PAGE:
         raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
     try:
         start = int(cursor_value("EventCursor", after) or 0)
     except ValueError as exc:
         raise bad_input("after", "is not a cursor of this list") from exc
-    events = [e for e in await ctx.registry.store.read_stream(stream)
+    events = [e for e in await ctx.reader.store.read_stream(stream)
               if e.version > start and (before is None or e.occurred_at < before)
               and (known is None or known.includes(e))]  # fmt: skip
     edges = [EventEdge(cursor=cursor_of("EventCursor", str(e.version)), node=_event(e)) for e in events[:first]]
@@ -185,6 +204,21 @@ async def history(
                           start_cursor=edges[0].cursor if edges else None,
                           end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
     return EventConnection(edges=edges, page_info=page)
+
+
+def may_read_history(ctx: Context) -> None:
+    """FORBIDDEN unless the caller's role reads histories (the record itself was already read, and logged)."""
+    if not ctx.principal.allows(Action.READ_HISTORY):
+        raise GraphQLError("your role does not read histories", extensions={"code": "FORBIDDEN"})
+
+
+def may_compare_versions(ctx: Context, purpose: str | None) -> None:
+    """As may_read_history, and only for a record read with a purpose (and so logged): a command's payload
+    returns the record it wrote without a logged read, and a diff opens every earlier version of it."""
+    may_read_history(ctx)
+    if purpose is None:
+        raise GraphQLError("compare versions of a record read with a purpose: child(childId:, purpose:) or "
+                           "case(caseId:, purpose:)", extensions={"code": "FORBIDDEN"})  # fmt: skip
 
 
 def _event(e: RecordedEvent) -> Event:
@@ -197,6 +231,192 @@ def _event(e: RecordedEvent) -> Event:
         correlation_id=meta.get("correlation_id"), causation_id=meta.get("causation_id"),
         data=cast(JSON, {k: v for k, v in e.data.items() if k != "personal"}),
     )  # fmt: skip
+
+
+# -- what changed between two versions of a record (issue 10: the auditors) ------------------------------------------
+
+DIFF = (
+    "What changed from `fromVersion` to `toVersion`, field by field (before, after, and the events that changed "
+    "each: actor, reason, occurred and recorded time), among the versions this read includes; a personal field "
+    "is shown only as the record shows it, and one erased since only as erased."
+)
+FROM_VERSION = "The earlier version (0: before the record existed); default: the one before `toVersion`."
+TO_VERSION = "The later version; default: the record's version as read."
+RECORD_ACCESS_LOG = (
+    "Who read this record or was refused it, when and why, oldest first (auditors only: FORBIDDEN otherwise; "
+    "this read is logged too)."
+)
+LOG_PURPOSE = "Why the log is read (logged); default: the purpose the record was read with."
+
+_ERASED = object()  # a personal field whose value went with the child's key (crypto-shredding)
+_PERSONAL = tuple(f"personal.{camel(name)}" for name in Identity.model_fields)
+_SHOWN = frozenset({"personal.fullName"})  # the personal fields the record itself shows (Child.fullName)
+_WITHHELD = frozenset(_PERSONAL) - _SHOWN  # personal fields the API never shows: a change is named, not its values
+S = TypeVar("S")
+
+
+def _plain(value: Any) -> Any:
+    """A value of a record's state as JSON: models and records as objects with the API's camelCase names, enums as
+    their values, days and times in ISO 8601."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, dict):
+        return {camel(str(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
+    return value
+
+
+def _child_view(state: ChildState) -> dict[str, Any]:
+    """The fields of a child's record an auditor compares, by dotted path, in the record's own order."""
+    view = {f"details.{camel(name)}": _plain(value) for name, value in state.details}
+    if isinstance(state.personal, Identity):
+        view.update({f"personal.{camel(name)}": _plain(value) for name, value in state.personal})
+    else:
+        view.update(dict.fromkeys(_PERSONAL, _ERASED))
+    here = state.residences[-1]
+    view.update({
+        "residence.communeCode": here.commune_code, "residence.validFrom": here.valid_from.isoformat(),
+        "groups": _plain(state.groups), "atRisk": _plain(state.at_risk), "supports": _plain(state.supports),
+        "disability": _plain(state.disability), "school": _plain(state.school), "diedOn": _plain(state.died_on),
+        "mergedInto": state.merged_into, "absorbed": list(state.absorbed), "erased": state.erased,
+    })  # fmt: skip
+    return view
+
+
+def _child_erased_touches(event: BaseModel) -> set[str]:
+    """The personal fields an event recorded, when its personal part can no longer be read (the child's data was
+    erased): the values are gone, the fact that a registration, a correction or a move set them is not."""
+    if not isinstance(getattr(event, "personal", None), Erased):
+        return set()
+    if isinstance(event, ChildRegistered):
+        return set(_PERSONAL)
+    if isinstance(event, ChildDetailsCorrected):
+        names = {"caregiver_names" if name == "caregivers" else name for name in event.fields}
+        return {f"personal.{camel(name)}" for name in names if name in Identity.model_fields}
+    if isinstance(event, ChildMoved):
+        return {"personal.address"}
+    return set()
+
+
+def _case_view(state: CaseState) -> dict[str, Any]:
+    """The fields of a case an auditor compares. The confidential part (who reported, what was said) is not among
+    them: the API never shows it."""
+    here = state.jurisdictions[-1]
+    return {
+        "stage": state.stage.value, "channel": state.channel.value, "caseTypes": _plain(state.case_types),
+        "reporterAskedConfidentiality": state.reporter_asked_confidentiality,
+        "receivedAt": _plain(state.received_at), "jurisdiction.communeCode": here.commune_code,
+        "jurisdiction.since": _plain(here.since), "childIds": list(state.child_ids),
+        "riskLevel": _plain(state.risk_level), "emergency": state.emergency,
+        "caregiverIsPerpetrator": state.caregiver_is_perpetrator, "emergencyMeasure": _plain(state.emergency_measure),
+        "officerId": state.officer_id, "plan": _plain(state.plan), "planApprovedBy": state.plan_approved_by,
+        "lastReview": _plain(state.last_review), "services": _plain(state.services),
+        "referrals": _plain(state.referrals), "closed": _plain(state.closed), "cycle": state.cycle,
+    }  # fmt: skip
+
+
+@strawberry.type(description="A field of the record that differs between the two versions compared.")
+class FieldChange:
+    field: str = strawberry.field(description="Its dotted path, e.g. details.sex, residence.communeCode, groups.")
+    before: JSON | None = strawberry.field(description="Its value at `fromVersion` (null: none, or concealed).")
+    after: JSON | None = strawberry.field(description="Its value at `toVersion` (null: none, or concealed).")
+    concealed: str | None = strawberry.field(
+        description="Why the values are not shown: `erased` (the child's personal data was erased: it can no "
+        "longer be read), `withheld` (a personal field the API does not show); null when they are shown."
+    )
+    events: list[Event] = strawberry.field(
+        description="The events after `fromVersion` up to `toVersion` that changed it, oldest first: who, why "
+        "(actor, reason), when it happened (occurredAt) and when it was recorded (recordedAt)."
+    )
+
+
+@strawberry.type(description="What changed in a record from one version to another, field by field.")
+class RecordDiff:
+    from_version: int
+    to_version: int
+    differences: list[FieldChange] = strawberry.field(description="The fields that differ, in the record's order.")
+
+
+@dataclass(frozen=True)
+class Versions:
+    """A record's versions as the caller may see them: the events, and the fields compared after each."""
+
+    events: list[RecordedEvent]
+    views: list[dict[str, Any]]  # views[n]: after the n-th event (views[0]: before the record, none)
+    touched: list[frozenset[str]]  # touched[n]: the fields the n-th event changed
+
+    @classmethod
+    def fold(
+        cls, events: list[RecordedEvent], models: list[BaseModel], evolve: Callable[[S | None, BaseModel], S],
+        view: Callable[[S], dict[str, Any]], erased_touches: Callable[[BaseModel], set[str]],
+    ) -> Versions:  # fmt: skip
+        views: list[dict[str, Any]] = [{}]
+        touched: list[frozenset[str]] = [frozenset()]
+        state: S | None = None
+        for model in models:
+            state = evolve(state, model)
+            now, then = view(state), views[-1]
+            changed = {path for path in now.keys() | then.keys() if now.get(path) != then.get(path)}
+            views.append(now)
+            touched.append(frozenset(changed | erased_touches(model)))
+        return cls(events, views, touched)
+
+    @classmethod
+    def of_child(cls, events: list[RecordedEvent], models: list[BaseModel]) -> Versions:
+        """A child's record's versions, from its events as stored and as opened (`models`, in the same order)."""
+        return cls.fold(events, models, evolve_child, _child_view, _child_erased_touches)
+
+    @classmethod
+    def of_case(cls, events: list[RecordedEvent], models: list[BaseModel]) -> Versions:
+        """A case's versions, from its events as stored and as opened."""
+        return cls.fold(events, models, evolve_case, _case_view, lambda _: set())
+
+    @property
+    def numbers(self) -> list[int]:
+        """The versions one may compare: 0 (before the record) and those of the events."""
+        return [0, *(e.version for e in self.events)]
+
+    def index(self, version: int, name: str) -> int:
+        """Where a version given as the argument `name` lies, or BAD_USER_INPUT naming it."""
+        numbers = self.numbers
+        if version not in numbers:
+            raise bad_input(name, f"must be a version of the record you may read, from 0 to {numbers[-1]}")
+        return numbers.index(version)
+
+    def diff(self, from_version: int | None, to_version: int | None) -> RecordDiff:
+        """The fields that differ between two versions (default: what the last event changed), and the events that
+        changed each. A personal field erased since is named with the events that set it, never with its values."""
+        end = len(self.events) if to_version is None else self.index(to_version, "toVersion")
+        start = max(end - 1, 0) if from_version is None else self.index(from_version, "fromVersion")
+        if start > end:
+            raise bad_input("fromVersion", "must not be after toVersion")
+        before, after = self.views[start], self.views[end]
+        steps = range(start + 1, end + 1)
+        paths = dict.fromkeys([*after, *before, *(p for n in steps for p in sorted(self.touched[n]))])
+        found = []
+        for path in paths:
+            by = [_event(self.events[n - 1]) for n in steps if path in self.touched[n]]
+            old, new = before.get(path), after.get(path)
+            if old is _ERASED or new is _ERASED:
+                if not by:
+                    continue
+                concealed: str | None = "erased"
+            elif old == new or (start == 0 and new in (None, [], {})):  # left empty by the first version: no change
+                continue
+            else:
+                concealed = "withheld" if path in _WITHHELD else None
+            shown = concealed is None
+            found.append(FieldChange(field=path, before=old if shown else None, after=new if shown else None,
+                                     concealed=concealed, events=by))  # fmt: skip
+        numbers = self.numbers
+        return RecordDiff(from_version=numbers[start], to_version=numbers[end], differences=found)
 
 
 @strawberry.type(description="Đơn vị hành chính: a province, district or commune as it was on one day.")
@@ -274,9 +494,10 @@ class Child(relay.Node):
     residence: strawberry.Private[Residence]  # the one in force on `on`
     on: strawberry.Private[date]
     known: strawberry.Private[Horizon | None]
+    purpose: strawberry.Private[str | None] = None  # the purpose the record was read with
 
     @classmethod
-    def of(cls, state: ChildState, on: date, known: Horizon | None = None) -> Child:
+    def of(cls, state: ChildState, on: date, known: Horizon | None = None, purpose: str | None = None) -> Child:
         identity = state.personal if isinstance(state.personal, Identity) else None
         return cls(
             child_id=state.child_id, full_name=None if identity is None else identity.full_name,
@@ -284,7 +505,7 @@ class Child(relay.Node):
             groups=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.groups],
             at_risk=[Spell(code=s.code, subgroup=s.subgroup, start=s.start, end=s.end) for s in state.at_risk],
             died_on=state.died_on, merged_into=state.merged_into, version=state.version,
-            residence=state.residence_on(on), on=on, known=known,
+            residence=state.residence_on(on), on=on, known=known, purpose=purpose,
         )  # fmt: skip
 
     @strawberry.field(description="The commune the child lives in, in the structure in force on the day asked about.")
@@ -298,6 +519,23 @@ class Child(relay.Node):
     @strawberry.field(description="The record's events, oldest first (the audit trail).")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:
         return await history(context(info), f"child:{self.child_id}", first, after, None, self.known)
+
+    @strawberry.field(description=DIFF)
+    async def history_diff(
+        self, info: Info, from_version: Annotated[int | None, strawberry.argument(description=FROM_VERSION)] = None,
+        to_version: Annotated[int | None, strawberry.argument(description=TO_VERSION)] = None,
+    ) -> RecordDiff | None:  # fmt: skip
+        ctx = context(info)
+        may_compare_versions(ctx, self.purpose)
+        return (await child_versions(ctx, self)).diff(from_version, to_version)
+
+    @strawberry.field(description=RECORD_ACCESS_LOG)
+    async def access_log(
+        self, info: Info, first: int = 50, after: str | None = None,
+        purpose: Annotated[str | None, strawberry.argument(description=LOG_PURPOSE)] = None,
+    ) -> AccessLogConnection | None:  # fmt: skip
+        given = self.purpose if purpose is None else purpose
+        return await record_access_log(context(info), "child", self.child_id, given, first, after)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
@@ -345,7 +583,7 @@ async def read_child(
     on, known = (ctx.today(), None) if point is None else (point.day, point.known)
     if not await read.admitted():
         return None
-    state = await (await ctx.registry.children()).load(child_id, known=known)
+    state = await (await ctx.reader.children()).load(child_id, known=known)
     if state is None:
         await read.log(Outcome.NOT_FOUND)
         return None
@@ -355,7 +593,19 @@ async def read_child(
         await read.log(Outcome.DENIED, "jurisdiction")
         return None
     await read.log(Outcome.ALLOWED)
-    return Child.of(state, on, known)
+    return Child.of(state, on, known, purpose)
+
+
+async def child_versions(ctx: Context, child: Child) -> Versions:
+    """The versions of a child's record the caller was served (the events its horizon includes, up to the version
+    read), personal parts opened with the child's key while it exists."""
+    stream = f"child:{child.child_id}"
+    events = await ctx.reader.store.read_stream(stream)
+    erased = any(e.event_type == "ChildDataErased" for e in events)
+    events = [e for e in events if e.version <= child.version and (child.known is None or child.known.includes(e))]
+    key = None if erased else await (await ctx.reader.children()).keyring.get(child.child_id)
+    models = [unseal(e.event_type, e.data, key, stream, CHILD_PARTS) for e in events]
+    return Versions.of_child(events, models)
 
 
 async def _given_purpose(info: Info, kind: str, record_id: str, purpose: str) -> str:
@@ -403,9 +653,13 @@ class Case(relay.Node):
     since: strawberry.Private[date]
     on: strawberry.Private[date]
     known: strawberry.Private[Horizon | None]
+    purpose: strawberry.Private[str | None] = None  # the purpose the case was read with
 
     @classmethod
-    def of(cls, state: CaseState, now: datetime, until: datetime | None, known: Horizon | None = None) -> Case:
+    def of(
+        cls, state: CaseState, now: datetime, until: datetime | None, known: Horizon | None = None,
+        purpose: str | None = None,
+    ) -> Case:  # fmt: skip
         place = state.jurisdictions[-1]
         deadlines = [CaseDeadline(code=d.deadline.code, step=d.deadline.step, due_at=d.due_at, met_at=d.met_at,
                                   status=d.status.value) for d in state.deadlines(until or now)]  # fmt: skip
@@ -417,6 +671,7 @@ class Case(relay.Node):
             closed_reason=None if state.closed is None else state.closed.reason.value, cycle=state.cycle,
             version=state.version, deadlines=deadlines, until=until, commune_code=place.commune_code,
             since=place.since.astimezone(VIETNAM).date(), on=(until or now).astimezone(VIETNAM).date(), known=known,
+            purpose=purpose,
         )  # fmt: skip
 
     @strawberry.field(description="The commune responsible, in the structure in force on the day asked about.")
@@ -430,6 +685,23 @@ class Case(relay.Node):
     @strawberry.field(description="The case's events, oldest first; for a former commune, those until the transfer.")
     async def history(self, info: Info, first: int = 50, after: str | None = None) -> EventConnection:
         return await history(context(info), f"case:{self.case_id}", first, after, self.until, self.known)
+
+    @strawberry.field(description=DIFF + " For a former commune, versions until the transfer.")
+    async def history_diff(
+        self, info: Info, from_version: Annotated[int | None, strawberry.argument(description=FROM_VERSION)] = None,
+        to_version: Annotated[int | None, strawberry.argument(description=TO_VERSION)] = None,
+    ) -> RecordDiff | None:  # fmt: skip
+        ctx = context(info)
+        may_compare_versions(ctx, self.purpose)
+        return (await case_versions(ctx, self)).diff(from_version, to_version)
+
+    @strawberry.field(description=RECORD_ACCESS_LOG)
+    async def access_log(
+        self, info: Info, first: int = 50, after: str | None = None,
+        purpose: Annotated[str | None, strawberry.argument(description=LOG_PURPOSE)] = None,
+    ) -> AccessLogConnection | None:  # fmt: skip
+        given = self.purpose if purpose is None else purpose
+        return await record_access_log(context(info), "case", self.case_id, given, first, after)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # relay.Node declares it with overloads; this is one of them
@@ -449,7 +721,7 @@ async def read_case(
     now, known = (datetime.now(UTC), None) if point is None else (point.at, point.known)
     if not await read.admitted():
         return None
-    cases = await ctx.registry.cases()
+    cases = await ctx.reader.cases()
     state = await cases.load(case_id, known=known)
     if state is None:
         await read.log(Outcome.NOT_FOUND)
@@ -461,14 +733,26 @@ async def read_case(
         if ctx.principal.covers(units.place(period.commune_code, period.since.astimezone(VIETNAM).date())):
             if index == len(periods) - 1:
                 await read.log(Outcome.ALLOWED)
-                return Case.of(state, now, None, known)
+                return Case.of(state, now, None, known, purpose)
             until = periods[index + 1].since
             before = await cases.load(case_id, before=until, known=known)
             assert before is not None  # the report came before the transfer
             await read.log(Outcome.ALLOWED, "former_jurisdiction")
-            return Case.of(before, now, until, known)
+            return Case.of(before, now, until, known, purpose)
     await read.log(Outcome.DENIED, "jurisdiction")
     return None
+
+
+async def case_versions(ctx: Context, case: Case) -> Versions:
+    """The versions of a case the caller was served: the events its horizon includes, up to the version read (for
+    a former commune, those that occurred before the transfer, as its history). The confidential part is left
+    sealed: no field compared holds it."""
+    stream = f"case:{case.case_id}"
+    events = [e for e in await ctx.reader.store.read_stream(stream)
+              if (case.known is None or case.known.includes(e))
+              and (e.occurred_at < case.until if case.until is not None else e.version <= case.version)]  # fmt: skip
+    models = [unseal(e.event_type, e.data, None, stream, CASE_PARTS) for e in events]
+    return Versions.of_case(events, models)
 
 
 @strawberry.type(description="An entry of the access log (auditors only).")
@@ -497,6 +781,47 @@ class AccessLogEdge:
 class AccessLogConnection:
     edges: list[AccessLogEdge]
     page_info: relay.PageInfo
+
+
+async def access_log_page(
+    ctx: Context, operation: str, purpose: str, first: int, after: str | None, *, record_kind: str | None = None,
+    record_id: str | None = None, subject: str | None = None,
+) -> AccessLogConnection:  # fmt: skip
+    """A page of the access log, oldest first, for an auditor; the read is logged first, allowed or refused (a
+    refusal is FORBIDDEN)."""
+    if not 1 <= first <= MAX_PAGE:
+        raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
+    try:
+        start = int(cursor_value("AccessLog", after) or 0)
+    except ValueError as exc:
+        raise bad_input("after", "is not a cursor of this list") from exc
+    allowed = ctx.principal.allows(Action.READ_ACCESS_LOG)
+    outcome, reason = (Outcome.ALLOWED, None) if allowed else (Outcome.DENIED, "role")
+    access = Access(ctx.request_id, operation, "access_log", record_id, purpose, outcome, reason)
+    await record(ctx.registry.pool, ctx.principal, [access])
+    if not allowed:
+        raise GraphQLError("only auditors read the access log", extensions={"code": "FORBIDDEN"})
+    found = await entries(ctx.registry.pool, record_kind=record_kind, record_id=record_id, subject=subject,
+                          after=start, limit=first + 1)  # fmt: skip
+    edges = [AccessLogEdge(cursor=cursor_of("AccessLog", str(e.id)),
+                           node=AccessLogEntry(**{**asdict(e), "outcome": e.outcome.value}))
+             for e in found[:first]]  # fmt: skip
+    page = relay.PageInfo(has_next_page=len(found) > first, has_previous_page=start > 0,
+                          start_cursor=edges[0].cursor if edges else None,
+                          end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
+    return AccessLogConnection(edges=edges, page_info=page)
+
+
+async def record_access_log(
+    ctx: Context, kind: str, record_id: str, purpose: str | None, first: int, after: str | None
+) -> AccessLogConnection:
+    """Who read one record (or was refused it), for an auditor: the access log's entries of the record, the read
+    logged under the purpose given, or the one the record was read with."""
+    if purpose is None:
+        raise bad_input("purpose", "a read of the access log needs its purpose (3-500 characters)")
+    given = purpose_of(purpose, "purpose")
+    return await access_log_page(ctx, f"{kind}.accessLog", given, first, after, record_kind=kind,
+                                 record_id=record_id)  # fmt: skip
 
 
 @strawberry.type
@@ -546,9 +871,9 @@ async def list_children(
         await record(ctx.registry.pool, principal,
                      [Access(ctx.request_id, "children", "child", None, purpose, Outcome.DENIED, reason)])  # fmt: skip
         raise GraphQLError("this unit is outside your jurisdiction", extensions={"code": "FORBIDDEN"})
-    await require_read_models(ctx, "read.children", "read.child_residences", "read.child_groups")
+    await require_read_models(ctx, "read.children", "read.child_residences", "read.child_groups", "read.child_lives")
     known_at = None if point.known is None else point.at
-    register = await ctx.registry.children()
+    register = await ctx.reader.children()
     if name is not None and not name.strip():
         raise bad_input("name", "is empty")
     wanted = None if name is None else name_matcher(name)
@@ -557,7 +882,7 @@ async def list_children(
     # Names are sealed at rest: a search opens the unit's records in order and keeps those that match.
     while more and len(found) <= first and scanned < (NAME_SCAN if wanted else first + 1):
         batch = first + 1 if wanted is None else 200
-        ids = await children_page(ctx.registry.pool, level, unit, today, after=position, limit=batch, group=group,
+        ids = await children_page(ctx.reader.pool, level, unit, today, after=position, limit=batch, group=group,
                                   known_at=known_at)  # fmt: skip
         more = len(ids) == batch
         states = await register.load_many(ids, known=point.known)
@@ -568,7 +893,7 @@ async def list_children(
                 found.append(state)
             if len(found) > first:
                 break
-    edges = [ChildEdge(cursor=cursor_of("ChildCursor", s.child_id), node=Child.of(s, today, point.known))
+    edges = [ChildEdge(cursor=cursor_of("ChildCursor", s.child_id), node=Child.of(s, today, point.known, purpose))
              for s in found[:first]]  # fmt: skip
     served = [Access(ctx.request_id, "children", "child", e.node.child_id, purpose, Outcome.ALLOWED) for e in edges]
     await record(ctx.registry.pool, principal, served)
@@ -637,11 +962,11 @@ async def list_cases(
     await require_read_models(ctx, "read.cases")
     days = [None if d is None else start_of_day(d + timedelta(days=n)) for d, n in
             ((wanted.received_from, 0), (wanted.received_to, 1))]  # fmt: skip
-    cases, position, more = await ctx.registry.cases(), start, True
+    cases, position, more = await ctx.reader.cases(), start, True
     found: list[CaseState] = []
     while more and len(found) <= first:  # `overdue` is judged on the folded case: read on until the page is full
         batch = first + 1 if wanted.overdue is None else 100
-        ids = [r[0] for r in await ctx.registry.pool.fetch(
+        ids = [r[0] for r in await ctx.reader.pool.fetch(
             f"SELECT case_id FROM read.cases WHERE {_CASE_UNIT[level]} = $1 AND case_id > $2"
             " AND ($3::text IS NULL OR stage = $3) AND ($4::text IS NULL OR $4 = ANY(case_types))"
             " AND ($5::text IS NULL OR risk_level = $5) AND ($6::timestamptz IS NULL OR received_at >= $6)"
@@ -658,7 +983,10 @@ async def list_cases(
                 found.append(state)
             if len(found) > first:
                 break
-    edges = [CaseEdge(cursor=cursor_of("CaseCursor", c.case_id), node=Case.of(c, now, None)) for c in found[:first]]
+    edges = [
+        CaseEdge(cursor=cursor_of("CaseCursor", c.case_id), node=Case.of(c, now, None, None, purpose))
+        for c in found[:first]
+    ]
     served = [Access(ctx.request_id, "cases", "case", e.node.case_id, purpose, Outcome.ALLOWED) for e in edges]
     await record(ctx.registry.pool, principal, served)
     page = relay.PageInfo(has_next_page=len(found) > first, has_previous_page=bool(start),
@@ -668,7 +996,7 @@ async def list_cases(
 
 
 @strawberry.type
-class Query(AggregateQuery):
+class Query(AggregateQuery, FeedQuery, DuplicateQuery, IntegrationQuery):
     @strawberry.field(description="Any object by its global id (null if out of reach or if there is none).")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         try:
@@ -760,45 +1088,15 @@ class Query(AggregateQuery):
         self, info: Info, purpose: str, first: int = 50, after: str | None = None, record_kind: str | None = None,
         record_id: str | None = None, subject: str | None = None,
     ) -> AccessLogConnection:  # fmt: skip
-        ctx = context(info)
         given = purpose_of(purpose, "purpose")
-        if not 1 <= first <= MAX_PAGE:
-            raise bad_input("first", f"must be between 1 and {MAX_PAGE}")
-        try:
-            start = int(cursor_value("AccessLog", after) or 0)
-        except ValueError as exc:
-            raise bad_input("after", "is not a cursor of this list") from exc
-        allowed = ctx.principal.allows(Action.READ_ACCESS_LOG)
-        outcome, reason = (Outcome.ALLOWED, None) if allowed else (Outcome.DENIED, "role")
-        access = Access(ctx.request_id, "accessLog", "access_log", record_id, given, outcome, reason)
-        await record(ctx.registry.pool, ctx.principal, [access])
-        if not allowed:
-            raise GraphQLError("only auditors read the access log", extensions={"code": "FORBIDDEN"})
-        found = await entries(ctx.registry.pool, record_kind=record_kind, record_id=record_id, subject=subject,
-                              after=start, limit=first + 1)  # fmt: skip
-        page = found[:first]
-        edges = [
-            AccessLogEdge(
-                cursor=cursor_of("AccessLog", str(e.id)),
-                node=AccessLogEntry(**{**asdict(e), "outcome": e.outcome.value}),
-            )
-            for e in page
-        ]
-        info_ = relay.PageInfo(has_next_page=len(found) > first, has_previous_page=start > 0,
-                               start_cursor=edges[0].cursor if edges else None,
-                               end_cursor=edges[-1].cursor if edges else None)  # fmt: skip
-        return AccessLogConnection(edges=edges, page_info=info_)
+        return await access_log_page(context(info), "accessLog", given, first, after, record_kind=record_kind,
+                                     record_id=record_id, subject=subject)  # fmt: skip
 
 
-@strawberry.type(description="Why a command was not carried out; nothing was written.")
-class UserError:
-    code: str = strawberry.field(
-        description="CONCURRENCY_CONFLICT, IDEMPOTENCY_KEY_REUSED, FORBIDDEN, NOT_FOUND, "
-        "or the rule broken (e.g. BEFORE_BIRTH, UNKNOWN_COMMUNE)."
-    )
-    message: str
-    field: str | None = strawberry.field(description="The input field at fault, e.g. input.residenceFrom.")
-    current_version: int | None = strawberry.field(default=None, description="With CONCURRENCY_CONFLICT.")
+WRITTEN = (
+    "The cursor of the last event written (as an event's globalCursor; also the response's X-Registry-Written "
+    "header): a later read sent with it as X-Registry-After sees this write, on a read replica too."
+)
 
 
 @strawberry.type(description="The record after a command, or why the command was not carried out.")
@@ -806,23 +1104,7 @@ class ChildPayload:
     child: Child | None
     position: int | None = strawberry.field(description="The global position of the last event written.")
     user_errors: list[UserError]
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def user_error(exc: RegistryError) -> UserError:
-    """A registry error as the caller sees it: never a stack trace, never personal data."""
-    if isinstance(exc, ConcurrencyError):
-        return UserError(code=exc.code, message="the record changed since you read it: read it again",
-                         field="input.expectedVersion", current_version=exc.actual)  # fmt: skip
-    if isinstance(exc, InvalidInput):
-        path = ".".join(_camel(part) for part in exc.field.split("."))
-        return UserError(code=exc.reason.upper(), message=str(exc), field=f"input.{path}")
-    return UserError(code=exc.code, message=str(exc), field="input.idempotencyKey"
-                     if isinstance(exc, IdempotencyConflict) else None)  # fmt: skip
+    global_cursor: str | None = strawberry.field(default=None, description=WRITTEN)
 
 
 def _metadata(ctx: Context, reason: str | None) -> Metadata:
@@ -832,6 +1114,7 @@ def _metadata(ctx: Context, reason: str | None) -> Metadata:
 
 
 def refused(code: str, message: str, field: str | None) -> ChildPayload:
+    note_error(code)
     return ChildPayload(child=None, position=None, user_errors=[UserError(code=code, message=message, field=field)])
 
 
@@ -866,9 +1149,11 @@ async def run_child_command(
                                         expected_version=expected)  # fmt: skip
     except RegistryError as exc:
         return ChildPayload(child=None, position=None, user_errors=[user_error(exc)])
+    ctx.wrote(result.cursor)
     state = await register.load(result.stream_id.split(":", 1)[1])
     assert state is not None  # it was just written
-    return ChildPayload(child=Child.of(state, today), position=result.positions[-1], user_errors=[])
+    return ChildPayload(child=Child.of(state, today), position=result.positions[-1], user_errors=[],
+                        global_cursor=result.cursor.token())  # fmt: skip
 
 
 @strawberry.type(description="The case after a command, or why the command was not carried out.")
@@ -876,9 +1161,11 @@ class CasePayload:
     case: Case | None
     position: int | None = strawberry.field(description="The global position of the last event written.")
     user_errors: list[UserError]
+    global_cursor: str | None = strawberry.field(default=None, description=WRITTEN)
 
 
 def case_refused(code: str, message: str, field: str | None) -> CasePayload:
+    note_error(code)
     return CasePayload(case=None, position=None, user_errors=[UserError(code=code, message=message, field=field)])
 
 
@@ -926,9 +1213,11 @@ async def run_case_command(
                                      expected_version=expected)  # fmt: skip
     except RegistryError as exc:
         return CasePayload(case=None, position=None, user_errors=[user_error(exc)])
+    ctx.wrote(result.cursor)
     state = await cases.load(command.case_id)
     assert state is not None  # it was just written
-    return CasePayload(case=Case.of(state, now, None), position=result.positions[-1], user_errors=[])
+    return CasePayload(case=Case.of(state, now, None), position=result.positions[-1], user_errors=[],
+                       global_cursor=result.cursor.token())  # fmt: skip
 
 
 # -- the commands as mutations -----------------------------------------------------------------------------------
@@ -1055,7 +1344,7 @@ def _value(hint: Any, value: Any, path: str) -> Any:
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         return choice(hint, value, path)
     if isinstance(hint, type) and (is_dataclass(hint) or issubclass(hint, BaseModel)):
-        return hint(**{name: _value(h, getattr(value, name), f"{path}.{_camel(name)}")
+        return hint(**{name: _value(h, getattr(value, name), f"{path}.{camel(name)}")
                        for name, h, _ in _members(hint)})  # fmt: skip
     if get_origin(hint) is dict:
         if not isinstance(value, dict):
@@ -1079,7 +1368,7 @@ def _mutation(kind: type) -> Any:
             # answer) names the same record and is recognised.
             raw[new_id] = str(uuid.uuid5(_IDS, f"{'case:' if is_case else ''}{ctx.principal.subject}:{key}"))
         try:
-            command = kind(**{name: _value(hints[name], v, f"input.{_camel(name)}") for name, v in raw.items()})
+            command = kind(**{name: _value(hints[name], v, f"input.{camel(name)}") for name, v in raw.items()})
         except ChoiceError as exc:
             return (case_refused if is_case else refused)(exc.code, f"{exc.field}: {exc}", exc.field)
         if new_id is not None:
@@ -1100,7 +1389,11 @@ def _snake(name: str) -> str:
 
 
 Mutation = strawberry.type(
-    type("Mutation", (), {_snake(kind.__name__): _mutation(kind) for kind in COMMANDS}),
+    type(
+        "Mutation",
+        (IntegrationMutation, DuplicateMutation),
+        {_snake(kind.__name__): _mutation(kind) for kind in COMMANDS},
+    ),
     description="The commands of the registers, one each; nothing is written on any error.",
 )
 
@@ -1136,6 +1429,7 @@ class Schema(strawberry.Schema):
         request = getattr(getattr(execution_context, "context", None), "request_id", "-")
         for error in errors:
             code = (error.extensions or {}).get("code") or ("UNEXPECTED" if error.original_error else "INVALID_QUERY")
+            note_error(code)
             log.info("request %s: GraphQL error %s at %s", request, code, error.path or "-")
 
 
@@ -1155,6 +1449,7 @@ schema = Schema(
         lambda: MaskErrors(should_mask_error=_mask),
         ReportCost,
         ReportAsOf,
+        MeasureOperation,
     ],
 )
 
@@ -1163,4 +1458,4 @@ def sdl() -> str:
     return schema.as_str() + "\n"
 
 
-__all__ = ["PURPOSE_HEADER", "Context", "schema", "sdl"]
+__all__ = ["PURPOSE_HEADER", "Context", "Versions", "schema", "sdl"]

@@ -8,21 +8,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.types import Info
 
 from registry.access import Principal
-from registry.errors import RegistryError
+from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
 from registry.events import Cursor, Horizon
 from registry.gazetteer import Gazetteer
 from registry.law import VIETNAM
+from registry.logs import note_error
+from registry.replica import Reader
 from registry.runtime import Registry
 
 if TYPE_CHECKING:
     from .subscriptions import Wakeups
 
 PURPOSE_HEADER = "x-registry-purpose"  # the purpose of the reads of a request, for `node` (child() takes it inline)
+WRITTEN_HEADER = "x-registry-written"  # the globalCursor of the last event a request's commands wrote
 
 
 @dataclass
@@ -37,7 +41,23 @@ class Context:
     wakeups: Wakeups | None = None  # the process's LISTEN fan-out, for subscriptions (None: they poll)
     connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload (the token)
     websocket: Any = None  # the starlette WebSocket of a subscription's connection (schema/app.py)
+    response: Any = None  # the HTTP response being made (strawberry's sub-response), for headers
+    written: Cursor | None = None  # the last event the request's commands wrote
     _units: Gazetteer | None = field(default=None, repr=False)
+
+    @property
+    def reader(self) -> Reader:
+        """Where the request's reads go (the read replica, or the primary): registry/replica.py. A request sent
+        with X-Registry-After has already waited there for that write (schema/app.py, ReadAfter)."""
+        return self.registry.reader
+
+    def wrote(self, cursor: Cursor) -> None:
+        """Note an event a command wrote: the response's X-Registry-Written names the last one, for a later read
+        to send back as X-Registry-After."""
+        if self.written is None or cursor > self.written:
+            self.written = cursor
+            if self.response is not None:
+                self.response.headers[WRITTEN_HEADER] = cursor.token()
 
     @property
     def principal(self) -> Principal:
@@ -90,7 +110,7 @@ async def point_of(info: Info, as_of: str | None, as_of_time: datetime | None) -
             cursor = Cursor.from_token(as_of, "asOf")
         except RegistryError as exc:
             raise bad_input("asOf", "is not an event cursor of this registry (an event's globalCursor)") from exc
-        store = ctx.registry.store
+        store = ctx.reader.store
         recorded = await store.recorded_at(cursor) if cursor <= await store.horizon() else None
         if recorded is None:
             raise bad_input("asOf", "names no event this registry has recorded")
@@ -127,7 +147,7 @@ async def require_read_models(ctx: Context, *tables: str) -> None:
     wanted = [t for t in tables if t not in ready]
     if not wanted:
         return
-    missing = await ctx.registry.pool.fetch(
+    missing = await ctx.reader.pool.fetch(
         "SELECT t.name FROM unnest($1::text[]) AS t(name) WHERE to_regclass(t.name) IS NULL", wanted
     )
     ready.update(set(wanted) - {r[0] for r in missing})
@@ -150,3 +170,32 @@ def cursor_value(kind: str, cursor: str | None, field_name: str = "after") -> st
     if found != kind:
         raise bad_input(field_name, "is not a cursor of this list")
     return str(value)
+
+
+@strawberry.type(description="Why a command was not carried out; nothing was written.")
+class UserError:
+    code: str = strawberry.field(
+        description="CONCURRENCY_CONFLICT, IDEMPOTENCY_KEY_REUSED, FORBIDDEN, NOT_FOUND, "
+        "or the rule broken (e.g. BEFORE_BIRTH, UNKNOWN_COMMUNE)."
+    )
+    message: str
+    field: str | None = strawberry.field(description="The input field at fault, e.g. input.residenceFrom.")
+    current_version: int | None = strawberry.field(default=None, description="With CONCURRENCY_CONFLICT.")
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def user_error(exc: RegistryError) -> UserError:
+    """A registry error as the caller sees it: never a stack trace, never personal data."""
+    note_error(exc.reason.upper() if isinstance(exc, InvalidInput) else exc.code)
+    if isinstance(exc, ConcurrencyError):
+        return UserError(code=exc.code, message="the record changed since you read it: read it again",
+                         field="input.expectedVersion", current_version=exc.actual)  # fmt: skip
+    if isinstance(exc, InvalidInput):
+        path = ".".join(camel(part) for part in exc.field.split("."))
+        return UserError(code=exc.reason.upper(), message=str(exc), field=f"input.{path}")
+    return UserError(code=exc.code, message=str(exc), field="input.idempotencyKey"
+                     if isinstance(exc, IdempotencyConflict) else None)  # fmt: skip

@@ -3,8 +3,9 @@ refused before it runs (API.md point 3; strawberry has no cost limit of its own)
 
 Every field costs 1; a field taking `first` (a page of a list) costs 1 + `first` x the cost of what it selects,
 `first` being the literal given, the largest page for a variable (its value is not known while validating, so
-the worst case is charged), or the largest default page when it is absent. The cost of the operation is
-returned in the response's `extensions.cost` (`requested`, `limit`).
+the worst case is charged), or the largest default page when it is absent; a list bounded otherwise (BOUNDED) is
+charged at its longest. The cost of the operation is returned in the response's `extensions.cost` (`requested`,
+`limit`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from strawberry.extensions import SchemaExtension
 LIMIT = 5000
 MAX_PAGE = 100  # as schema/api.py caps `first`
 DEFAULT_PAGE = 50  # the largest default of a `first` argument in the schema
+# Lists without `first` whose length is bounded by the schema, charged at their longest: the fields of a record's
+# version compared (schema/api.py, RecordDiff.differences: a child's record has 22, a case 20).
+BOUNDED = {"differences": 25}
 _COST: ContextVar[int | None] = ContextVar("graphql_cost", default=None)
 
 
@@ -57,6 +61,7 @@ def _cost(
             per_page = _multiplier(selection)
             if per_page is None and selection.name.value in ("history", "accessLog", "children", "cases"):
                 per_page = DEFAULT_PAGE
+            per_page = BOUNDED.get(selection.name.value, per_page)
             total += 1 + (inner if per_page is None else per_page * inner)
         elif isinstance(selection, InlineFragmentNode):
             total += _cost(selection.selection_set, fragments, seen, depth + 1)

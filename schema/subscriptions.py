@@ -35,6 +35,7 @@ from registry.children import STREAM_TYPE as CHILD_STREAM
 from registry.errors import RegistryError
 from registry.events import Cursor, Horizon, RecordedEvent
 from registry.law import VIETNAM
+from registry.replica import Reader
 from registry.store import EventStore, Listener
 from registry.units import level_of
 
@@ -47,10 +48,15 @@ _KINDS = {CHILD_STREAM: "child", CASE_STREAM: "case"}
 class Wakeups:
     """One LISTEN connection for the whole process: each subscriber gets an asyncio.Event that every notified
     append sets. A subscriber clears its event before it reads, so a wake-up between its read and its wait is
-    not lost."""
+    not lost.
 
-    def __init__(self, store: EventStore) -> None:
+    LISTEN runs on the primary (a standby cannot); with a read replica (`reader`), subscribers are woken once the
+    replica shows the primary's newest event, so the read they wake for finds it (registry/replica.py).
+    """
+
+    def __init__(self, store: EventStore, reader: Reader | None = None) -> None:
         self._store = store
+        self._reader = reader
         self._subscribers: set[asyncio.Event] = set()
         self._listener: Listener | None = None
         self._task: asyncio.Task[None] | None = None
@@ -62,6 +68,9 @@ class Wakeups:
     async def _pump(self, listener: Listener) -> None:
         while True:
             if await listener.wait(30):
+                if self._reader is not None and self._reader.replica and self._subscribers:
+                    with contextlib.suppress(RegistryError):  # a replica far behind: subscribers poll meanwhile
+                        await self._reader.after(await self._store.horizon())
                 for event in self._subscribers:
                     event.set()
 
@@ -134,16 +143,16 @@ class _Scope:
     ctx: Context
 
     async def covers(self, kind: str, record_id: str, upto: Cursor) -> bool:
-        registry, today = self.ctx.registry, self.ctx.today()
-        units = await registry.gazetteer(max_age=1.0)
+        reader, today = self.ctx.reader, self.ctx.today()
+        units = await self.ctx.registry.gazetteer(max_age=1.0)
         known = Horizon(cursor=upto)
         if kind == "child":
-            child = await (await registry.children()).load(record_id, known=known)
+            child = await (await reader.children()).load(record_id, known=known)
             if child is None:
                 return False
             here = child.residence_on(today)
             return self.ctx.principal.covers(units.place(here.commune_code, here.valid_from))
-        case = await (await registry.cases()).load(record_id, known=known)
+        case = await (await reader.cases()).load(record_id, known=known)
         if case is None:
             return False
         place = case.jurisdictions[-1]
@@ -175,7 +184,7 @@ class Subscription:
             if kind not in kinds:
                 raise bad_input(f"recordKinds.{n}", "must be child or case")
         types = [kinds[k] for k in record_kinds] if record_kinds else list(_KINDS)
-        store = ctx.registry.store
+        store = ctx.reader.store
         try:
             cursor = await store.horizon() if after is None else Cursor.from_token(after, "after")
         except RegistryError as exc:
@@ -222,12 +231,12 @@ class Subscription:
         scope = _Scope(ctx)
         while _alive(ctx):
             now = datetime.now(UTC)
-            head = await ctx.registry.store.horizon()
-            rows = await ctx.registry.pool.fetch(
+            head = await ctx.reader.store.horizon()
+            rows = await ctx.reader.pool.fetch(
                 f"SELECT case_id FROM read.cases WHERE {column} = $1 AND stage <> 'closed' ORDER BY case_id", unit
             )
             ids = [r["case_id"] for r in rows]
-            cases = await ctx.registry.cases()
+            cases = await ctx.reader.cases()
             for case_id in ids:
                 state = await cases.load(case_id)
                 if state is None or not _alive(ctx) or not await scope.covers("case", case_id, head):
@@ -286,12 +295,12 @@ def _text(value: object) -> str | None:
 
 
 async def _progress(ctx: Context, name: str, stream_types: list[str]) -> ProjectionProgress:
-    row = await ctx.registry.pool.fetchrow(
+    row = await ctx.reader.pool.fetchrow(
         "SELECT c.transaction_id, c.position FROM projection_checkpoints c JOIN projection_state s"
         " ON s.name = c.name AND s.generation = c.generation WHERE c.name = $1", name)  # fmt: skip
     cursor = Cursor(0, 0) if row is None else Cursor(int(row[0]), int(row[1]))
-    head = await ctx.registry.store.horizon()
-    lag = await ctx.registry.pool.fetchval(
+    head = await ctx.reader.store.horizon()
+    lag = await ctx.reader.pool.fetchval(
         "SELECT count(*) FROM events WHERE (transaction_id, position) > ($1, $2) AND stream_type = ANY($3)"
         " AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
         cursor.transaction_id, cursor.position, stream_types,

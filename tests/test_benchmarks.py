@@ -86,3 +86,51 @@ def test_the_api_benchmark_times_every_operation_over_graphql_and_directly(tmp_p
             assert measured[path]["samples"] == 3, (operation, path)
             assert all(measured[path][key] > 0 for key in ("p50_ms", "p95_ms", "requests_per_second")), operation
         assert measured["ratio_p95"] > 0 and isinstance(measured["met"], bool), operation
+
+
+def test_the_export_benchmark_exports_a_province_in_every_format_against_its_reads(tmp_path: Path) -> None:
+    # Run as `registry bench` runs a suite (runpy, so that benchmarks/projections.py does not shadow the package);
+    # `registry bench export` is the same once the command line names the suite.
+    output = tmp_path / "export.json"
+    code = ("import runpy, sys; sys.argv = ['benchmarks/export.py', '--children', '40', '--json', sys.argv[1]];"
+            " runpy.run_path('benchmarks/export.py', run_name='__main__')")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code, str(output)], cwd=PROJECT, capture_output=True, text=True,
+                            timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "export CSV, records/s" in result.stdout and "ratio" in result.stdout
+    figures = json.loads(output.read_text())
+    assert figures["children_imported"] == 40 and 0 < figures["children_exported"] < 40
+    for key in ("csv", "jsonl", "xlsx", "quality", "baseline"):
+        assert figures[f"{key}_records_per_second"] > 0, key
+
+
+def test_the_import_benchmark_imports_two_files_and_follows_the_feed(tmp_path: Path) -> None:
+    output = tmp_path / "import.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "registry.cli", "bench", "import", "--rows", "200", "--json", str(output)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "import, rows/s" in result.stdout and "feed to the national child database" in result.stdout
+    figures = json.loads(output.read_text())
+    assert (figures["large"]["rows"], figures["large"]["created"], figures["small"]["rows"]) == (200, 200, 20)
+    assert figures["baseline"]["events"] == figures["large"]["events"] > 200  # registrations and classifications
+    assert figures["feed_integration"]["events"] == figures["feed_officer"]["events"] == figures["read"]["events"]
+    assert figures["feed_integration"]["with_personal"] > 0 and figures["feed_officer"]["with_personal"] == 0
+    for key in ("small", "large"):
+        assert figures[key]["peak_rss_mb"] > 0 and figures[key]["rows_per_second"] > 0
+
+
+def test_the_audit_benchmark_verifies_a_rehashed_log_against_its_raw_read(tmp_path: Path) -> None:
+    output = tmp_path / "audit.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "registry.cli", "bench", "audit", "--events", "500", "--json", str(output)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "verify (chains, leaves, roots)" in result.stdout and "rebuild every projection" in result.stdout
+    figures = json.loads(output.read_text())
+    assert figures["events"] > 24_801  # the units, then the synthetic log: every chain true (verify found nothing)
+    for key in ("checkpoint_events_per_second", "read_events_per_second", "verify_events_per_second",
+                "rebuild_events_per_second"):  # fmt: skip
+        assert figures[key] > 0, key

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
-from projections.cli import add_report_arguments, report
+from projections.cli import report
 from projections.register import PROJECTIONS, CaseRegister, ChildRegister
 from projections.reports import (
     ANNUAL,
@@ -55,6 +55,7 @@ from registry.cases import (
 from registry.catalog import default_catalog
 from registry.children import ClassifyChild, DeclassifyChild, FlagAtRisk, MoveChild, RecordSupport, RegisterChild, Sex
 from registry.circumstances import AtRiskCategory, SupportKind, SupportLevel
+from registry.cli import report_arguments
 from registry.config import load_settings
 from registry.errors import InvalidInput
 from registry.events import Metadata
@@ -384,7 +385,7 @@ def test_csv_and_xlsx_give_back_the_same_figures(run, world: World, tmp_path: Pa
 
 def test_the_command_line_options(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
-    add_report_arguments(parser)
+    report_arguments(parser)
     args = parser.parse_args(["--unit", "106", "--level", "district", "--kind", "annual", "--year", "2024",
                               "--format", "xlsx", "--out", str(tmp_path / "r.xlsx")])  # fmt: skip
     assert (args.unit, args.level, args.kind, args.year, args.format) == ("106", "district", "annual", 2024, "xlsx")
@@ -405,7 +406,7 @@ def test_the_command_writes_csv_and_xlsx_from_the_read_models(run, fresh_db: Db,
         run(store.close())
     settings = load_settings(database_url=fresh_db.owner_url, registry_data_dir=tmp_path)
     parser = argparse.ArgumentParser()
-    add_report_arguments(parser)
+    report_arguments(parser)
     out = tmp_path / "bao-cao.csv"
     assert report(settings, parser.parse_args(["--unit", DISTRICT, "--kind", "annual", "--year", "2024",
                                                "--out", str(out)])) == 0  # fmt: skip

@@ -157,3 +157,31 @@ def test_units_load_killed_midway_finishes_on_the_next_run_with_nothing_twice(ru
     once_more = registry("units", "load", env=env)
     assert "units: 0 events written in 0 appends" in once_more.stderr
     assert registry("verify", env=env).returncode == 0
+
+
+def test_every_command_the_readme_shows_is_one_the_cli_accepts() -> None:
+    """Each `python3 dev.py ...` / `registry ...` command line in the README parses as written (placeholders such
+    as <the root> and optional [...] parts filled or dropped): a renamed option cannot leave the README behind."""
+    import re
+    import shlex
+
+    from registry.cli import parser
+
+    commands = []
+    for line in (PROJECT / "README.md").read_text().splitlines():
+        found = re.match(r"\s{4}(?:.*\s)?(?:python3 dev\.py|registry) ([a-z].*)$", line)
+        if found is None or "`" in line or line.strip().startswith("#"):
+            continue
+        words = re.sub(r"\[[^]]*\]", "", found.group(1)).split("  #")[0].split(" | ")[0]
+        words = re.sub(r"<[^>]*>", "x", words.replace("...", "x"))
+        commands.append(shlex.split(words))
+    assert len(commands) >= 10 and ["replay", "--until", "2026-06-30T17:00+07:00"] in commands
+    wrong = []
+    for argv in commands:
+        if argv[0] in ("serve", "test"):
+            continue  # dev.py's own (test) or run elsewhere (serve's options: test_serve_demo_...)
+        try:
+            parser().parse_args(argv)
+        except SystemExit:
+            wrong.append(" ".join(argv))
+    assert wrong == []

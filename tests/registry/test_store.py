@@ -24,7 +24,7 @@ from registry.errors import (
     UnknownStreamType,
 )
 from registry.events import Catalog, Metadata, NewEvent
-from registry.store import EventStore
+from registry.store import EventStore, StreamAppend
 from tests.conftest import Db, Happened, Tagged, new_stream
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -388,3 +388,129 @@ def test_listeners_wake_on_append(run, store: EventStore) -> None:
             await listener.close()
 
     assert run(scenario()) == (False, True)
+
+
+# -- batches of several streams ------------------------------------------------
+
+
+def test_a_batch_appends_to_several_streams_in_one_transaction_with_their_chains(run, store: EventStore) -> None:
+    old, new_one, new_two = new_stream(), new_stream(), new_stream()
+    run(store.append(old, "thing", 0, [happened(1)], META))
+    results = run(store.append_batch([
+        StreamAppend(new_one, "thing", 0, [happened(10), happened(11)], META),
+        StreamAppend(old, "thing", 1, [happened(2)], META),
+        StreamAppend(new_two, "other", 0, [NewEvent("OtherHappened", {"n": 20}, NOW)], META),
+    ]))  # fmt: skip
+
+    assert [(r.stream_id, r.first_version, r.last_version) for r in results] == [
+        (new_one, 1, 2), (old, 2, 2), (new_two, 1, 1)]  # fmt: skip
+    assert len({r.transaction_id for r in results}) == 1
+    for result in results:
+        events = run(store.read_stream(result.stream_id))
+        assert [e.position for e in events if e.version >= result.first_version] == list(result.positions)
+        assert events[-1].hash == result.last_hash
+        assert all(e.prev_hash == p.hash for p, e in zip(events, events[1:], strict=False))
+    assert [e.data["n"] for e in run(store.read_stream(old))] == [1, 2]
+
+
+@pytest.mark.parametrize("moved", ["new_stream_exists", "old_stream_moved", "expects_too_much"])
+def test_a_batch_with_one_stream_at_another_version_writes_nothing(run, shared_db: Db, moved: str) -> None:
+    store = shared_db.store
+    old, fresh = new_stream(), new_stream()
+    run(store.append(old, "thing", 0, [happened(1)], META))
+    expected_old = 1
+    if moved == "new_stream_exists":
+        run(store.append(fresh, "thing", 0, [happened(1)], META))
+    elif moved == "old_stream_moved":
+        # Another store (another process) moves the stream on: this store's cached head is stale.
+        run(EventStore(shared_db.pool, store.catalog).append(old, "thing", 1, [happened(2)], META))
+    else:
+        expected_old = 5
+    before = run(count_events(store))
+    with pytest.raises(ConcurrencyError) as caught:
+        run(store.append_batch([StreamAppend(fresh, "thing", 0, [happened(7)], META),
+                                StreamAppend(old, "thing", expected_old, [happened(8)], META)]))  # fmt: skip
+    assert caught.value.stream_id == (fresh if moved == "new_stream_exists" else old)
+    assert run(count_events(store)) == before
+
+
+def test_a_batch_racing_another_writer_for_a_stream_writes_nothing_of_its_own(run, shared_db: Db) -> None:
+    """The head is read before the insert: a writer that extends the stream in between makes the insert fail on
+    the stream's unique version, and the batch's other streams are not written either."""
+    store = shared_db.store
+    old, fresh = new_stream(), new_stream()
+    run(store.append(old, "thing", 0, [happened(1)], META))
+    other = EventStore(shared_db.pool, store.catalog)
+    original = store._batch_heads
+
+    async def heads_then_lose_the_race(prepared):  # type: ignore[no-untyped-def]
+        heads = await original(prepared)
+        await other.append(old, "thing", 1, [happened(99)], META)
+        return heads
+
+    store._batch_heads = heads_then_lose_the_race  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConcurrencyError) as caught:
+            run(store.append_batch([StreamAppend(fresh, "thing", 0, [happened(7)], META),
+                                    StreamAppend(old, "thing", 1, [happened(8)], META)]))  # fmt: skip
+    finally:
+        del store._batch_heads
+    assert caught.value.stream_id == old and caught.value.actual == 2
+    assert run(store.read_stream(fresh)) == []
+    assert [e.data["n"] for e in run(store.read_stream(old))] == [1, 99]
+
+
+def test_a_batch_refuses_bad_input_naming_the_field(run, store: EventStore) -> None:
+    stream = new_stream()
+    run(store.append(stream, "thing", 0, [happened(1)], META))
+    cases = [
+        ([StreamAppend(stream, "other", 1, [NewEvent("OtherHappened", {"n": 1}, NOW)], META)],
+         StreamTypeMismatch, "appends.0.stream_type"),
+        ([StreamAppend(new_stream(), "thing", 0, [happened(1)], META), StreamAppend(stream, "thing", 1,
+         [NewEvent("Happened", {"n": "x"}, NOW)], META)], InvalidEventData, "events.0.data.n"),
+        ([StreamAppend(stream, "thing", 1, [happened(2)], META)] * 2, InvalidInput, "appends.1.stream_id"),
+    ]  # fmt: skip
+    before = run(count_events(store))
+    for batch, error, field in cases:
+        with pytest.raises(error) as caught:
+            run(store.append_batch(batch))
+        assert caught.value.field == field
+    assert run(count_events(store)) == before
+    assert run(store.append_batch([])) == []
+
+
+@given(sizes=st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=6), seed=st.integers(0, 2**32))
+def test_concurrent_batches_over_shared_streams_each_version_has_one_winner(
+    run, store: EventStore, sizes, seed
+) -> None:
+    """Writers racing with batches over overlapping streams: each batch is all or nothing, and what is stored is
+    exactly the batches that won, every chain whole."""
+    rng = random.Random(seed)
+    streams = [new_stream() for _ in range(3)]
+    won: list[list[tuple[str, int]]] = []
+
+    async def writer(w: int, size: int) -> None:
+        for attempt in range(30):
+            chosen = rng.sample(streams, rng.randint(1, 3))
+            heads = {s: len(await store.read_stream(s)) for s in chosen}
+            await asyncio.sleep(rng.random() / 1000)
+            batch = [StreamAppend(s, "thing", heads[s], [happened(w * 100 + attempt * 10 + i) for i in range(size)],
+                                  META) for s in chosen]  # fmt: skip
+            try:
+                await store.append_batch(batch)
+            except ConcurrencyError:
+                continue
+            won.append([(s, w * 100 + attempt * 10 + i) for s in chosen for i in range(size)])
+            return
+
+    async def scenario() -> None:
+        await asyncio.gather(*(writer(w, size) for w, size in enumerate(sizes)))
+
+    run(scenario())
+    stored = {s: run(store.read_stream(s)) for s in streams}
+    for events in stored.values():
+        assert [e.version for e in events] == list(range(1, len(events) + 1))
+        assert all(e.prev_hash == p.hash for p, e in zip(events, events[1:], strict=False))
+    assert sorted((s, e.data["n"]) for s, events in stored.items() for e in events) == sorted(
+        pair for batch in won for pair in batch
+    )

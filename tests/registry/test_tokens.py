@@ -109,6 +109,16 @@ def test_issuing_checks_the_role_unit_and_lifetime(local: Settings) -> None:
     assert caught.value.field == "lifetime"
 
 
+def test_no_token_carries_the_operators_role_of_the_command_line(local: Settings) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        issue(local, "operator:root", Role.OPERATOR, None, timedelta(hours=1))
+    assert (caught.value.field, caught.value.reason) == ("role", "not_a_token_role")
+    claims = jwt.decode(issue(local, "auditor:1", Role.AUDITOR, None, timedelta(hours=1), now=NOW),
+                        options={"verify_signature": False})  # fmt: skip
+    forged = jwt.encode({**claims, "role": "operator"}, signing_key(local), algorithm="EdDSA")
+    assert reason(local, forged) == "bad_claims"
+
+
 def test_a_public_key_file_verifies_tokens_of_its_private_key(local: Settings, tmp_path: Path) -> None:
     token = issue(local, "officer:7", Role.PROVINCE_OFFICER, "12", timedelta(hours=1), now=NOW)
     pem = tmp_path / "public.pem"

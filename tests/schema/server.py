@@ -25,9 +25,11 @@ def free_port() -> int:
 
 
 def deployment(registry: Registry, data_dir: Path) -> Settings:
-    """Settings of another process of the tests' deployment: the same database, the same master key."""
+    """Settings of another process of the tests' deployment: the same database, the same master key. A module's
+    tests share one principal, so the rate limit is set out of their way (tests/schema/test_limits.py tests it)."""
     master = base64.urlsafe_b64encode(registry.master).decode()
-    return load_settings(database_url=registry.db.owner_url, registry_master_key=master, registry_data_dir=data_dir)
+    return load_settings(database_url=registry.db.owner_url, registry_master_key=master, registry_data_dir=data_dir,
+                         registry_rate_limit=1_000_000)  # fmt: skip
 
 
 @contextmanager

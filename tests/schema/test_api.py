@@ -29,7 +29,7 @@ from registry.events import Metadata
 from registry.law import VIETNAM
 from registry.runtime import Registry as App
 from registry.tokens import issue
-from schema.api import PURPOSE_HEADER, sdl
+from schema.api import PURPOSE_HEADER, name_matcher, sdl
 from tests.conftest import Registry
 from tests.schema.server import deployment, serving
 
@@ -277,7 +277,7 @@ def test_children_of_a_unit_page_by_page_within_jurisdiction(api: Api, run, regi
     assert api.child in disabled and not set(api.others) & set(disabled)
     assert set(ta_leng) <= set(listed(api, api.token(Role.DISTRICT_OFFICER, "106"), "106"))
     assert set(ta_leng) | {api.others[2]} <= set(listed(api, api.token(Role.PROVINCE_OFFICER, "12"), "12"))
-    logged = run(entries(registry.db.pool, subject="officer:lister", record_kind="child"))
+    logged = run(entries(registry.db.pool, subject="officer:lister", record_kind="child", limit=10_000))
     assert sorted(e.record_id or "" for e in logged) == found and {e.purpose for e in logged} == {"annual review"}
     for role, unit, subject in ((Role.COMMUNE_OFFICER, "03394", "officer:nosy"),
                                 (Role.INTEGRATION_CLIENT, None, "client:list")):  # fmt: skip
@@ -390,10 +390,11 @@ def test_mutations_register_and_classify_with_versions_keys_and_jurisdiction(api
 
 def test_the_readme_s_api_examples_work_as_written(api: Api) -> None:
     text = (PROJECT / "README.md").read_text()
-    section = text[text.index("## Trying the API") : text.index("## Concepts")]
+    section = "".join(text[start : text.index("\n## ", start)]
+                      for start in (text.index("## Trying the API"), text.index("## For auditors")))  # fmt: skip
     examples = [line.strip() for line in section.splitlines() if line.startswith("    {") or
                 line.startswith("    mutation")]  # fmt: skip
-    assert len(examples) >= 10
+    assert len(examples) >= 12 and any("historyDiff" in example for example in examples)
     officer, auditor = api.token(Role.COMMUNE_OFFICER, TA_LENG), api.token(Role.AUDITOR, None)
     made: dict[str, str] = {}
     for example in examples:
@@ -549,7 +550,9 @@ def test_indicators_and_reports_of_a_unit_for_those_whose_reach_covers_it(api: A
 def test_every_command_is_a_mutation_and_each_answers_to_role_jurisdiction_and_version(api: Api) -> None:
     mutations = set(graphql.build_schema(sdl()).mutation_type.fields)  # type: ignore[union-attr]
     assert {"correctChild", "moveChild", "recordSupport", "mergeChild", "eraseChildData", "submitPlan", "closeCase",
-            "transferCase", "reopenCase", "assignOfficer"} <= mutations and len(mutations) == 30  # fmt: skip
+            "transferCase", "reopenCase", "assignOfficer"} <= mutations  # fmt: skip
+    # one mutation a command of the registers, and the national child database's import and the duplicates' review
+    assert len(mutations - {"importChildren", "dismissDuplicate"}) == 30
     home = api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:commands")
     new = {"fullName": "Lường Văn Tú", "dateOfBirth": "2017-07-07", "sex": "male", "communeCode": TA_LENG,
            "residenceFrom": "2025-09-01", "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
@@ -631,7 +634,8 @@ def test_children_found_by_name_with_or_without_diacritics_and_several_nodes_at_
         names = [e["node"]["fullName"] for e in api.post(query, officer, {"n": name}).json()["data"]["children"]
                  ["edges"]]  # fmt: skip
         assert ("Lò Thị Hoa" in names) is found, (name, names)
-        assert all(n == "Lò Thị Hoa" or name == "Pao" for n in names if name != "Pao"), names
+        # Other tests' children live in Tả Lèng too: every name found holds the words asked for, as they were asked.
+        assert all(name_matcher(name)(n) for n in names), (name, names)
     nodes = "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Child { fullName } ... on Case { stage } } }"
     ids = [to_base64("Child", api.child), to_base64("Case", api.case), to_base64("Child", "nobody")]
     answer = api.post(nodes, api.token(Role.AUDITOR, None), {"ids": ids}, {PURPOSE_HEADER: "audit sample"}).json()
