@@ -49,7 +49,7 @@ from typing import Any
 import asyncpg
 
 from registry.access import Action, Principal, reaches
-from registry.access_log import Access, Outcome, record
+from registry.access_log import Access, Outcome, purpose_of, record
 from registry.case_service import CaseRegister
 from registry.cases import CaseState
 from registry.child_columns import COLUMNS, EXPORT_COLUMNS, write_choice, write_day, write_groups
@@ -109,8 +109,7 @@ class ExportRequest:
 
     def __post_init__(self) -> None:
         level_of(self.unit, "unit")
-        if not self.purpose or not self.purpose.strip() or len(self.purpose) > 500 or not self.purpose.isprintable():
-            raise InvalidInput("purpose", "invalid", "must say why the records are read (1-500 printable characters)")
+        purpose_of(self.purpose)
         if self.records not in RECORDS:
             raise InvalidInput("records", "unknown", f"must be one of {', '.join(RECORDS)}")
         if self.file_format not in FORMATS:

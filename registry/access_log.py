@@ -17,7 +17,30 @@ from enum import StrEnum
 import asyncpg
 
 from .access import Principal
+from .errors import InvalidInput
 from .store import driver_errors
+
+PURPOSE_LENGTH = (3, 500)  # characters, once stripped
+
+
+def purpose_of(value: str | None, field: str = "purpose") -> str:
+    """The purpose of a read as the log keeps it, stripped: 3-500 printable characters (one line, no control
+    character), or InvalidInput naming `field`. Every way in (API, feed, export, audit commands) asks this."""
+    text = (value or "").strip()
+    low, high = PURPOSE_LENGTH
+    if not low <= len(text) <= high:
+        raise InvalidInput(field, "no_purpose", f"says why the records are read ({low}-{high} characters)")
+    if not text.isprintable():
+        raise InvalidInput(field, "unprintable", "must be one line of printable characters (no control character)")
+    return text
+
+
+def _storable(text: str | None) -> str | None:
+    """Text PostgreSQL can keep: NUL and unpaired surrogates, which it cannot, are written as escapes (a record id
+    as a caller sent it, refused but still logged)."""
+    if text is None or text.isprintable():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 class Outcome(StrEnum):
@@ -66,7 +89,7 @@ async def record(pool: asyncpg.Pool, principal: Principal, accesses: list[Access
     if not accesses:
         return
     names = ("request_id", "operation", "record_kind", "record_id", "purpose")
-    columns = [[getattr(a, name) for a in accesses] for name in names]
+    columns = [[_storable(getattr(a, name)) for a in accesses] for name in names]
     with driver_errors():
         await pool.execute(_INSERT, principal.subject, principal.role.value, principal.unit, *columns,
                            [a.outcome.value for a in accesses], [a.reason for a in accesses])  # fmt: skip

@@ -136,6 +136,7 @@ from .feed import FeedQuery
 from .integration import IntegrationMutation, IntegrationQuery
 from .metrics import MeasureOperation
 from .subscriptions import Subscription
+from .text import StorableLiterals, StorableVariables
 
 log = logging.getLogger(__name__)
 
@@ -817,8 +818,6 @@ async def record_access_log(
 ) -> AccessLogConnection:
     """Who read one record (or was refused it), for an auditor: the access log's entries of the record, the read
     logged under the purpose given, or the one the record was read with."""
-    if purpose is None:
-        raise bad_input("purpose", "a read of the access log needs its purpose (3-500 characters)")
     given = purpose_of(purpose, "purpose")
     return await access_log_page(ctx, f"{kind}.accessLog", given, first, after, record_kind=kind,
                                  record_id=record_id)  # fmt: skip
@@ -1419,7 +1418,7 @@ class ReportAsOf(SchemaExtension):
         return {"asOf": ctx.as_of} if isinstance(ctx, Context) and ctx.as_of else {}
 
 
-_RULES = [depth_rule(10, None, None), aliases_rule(10), CostRule]
+_RULES = [depth_rule(10, None, None), aliases_rule(10), CostRule, StorableLiterals]
 
 
 class Schema(strawberry.Schema):
@@ -1446,6 +1445,7 @@ schema = Schema(
         # (strawberry's QueryDepthLimiter and MaxAliasesLimiter make a new rule class for every request).
         lambda: AddValidationRules(_RULES),
         lambda: ValidationCache(maxsize=256),  # a validated document, with its errors, from one request to the next
+        StorableVariables,  # after the cache: it adds to the document's errors
         lambda: MaskErrors(should_mask_error=_mask),
         ReportCost,
         ReportAsOf,

@@ -14,6 +14,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from registry.access import Principal
+from registry.access_log import purpose_of as logged_purpose
 from registry.errors import ConcurrencyError, IdempotencyConflict, InvalidInput, RegistryError
 from registry.events import Cursor, Horizon
 from registry.gazetteer import Gazetteer
@@ -131,10 +132,11 @@ def bad_input(field_name: str, message: str) -> GraphQLError:
 
 
 def purpose_of(value: str | None, field_name: str) -> str:
-    text = (value or "").strip()
-    if not 3 <= len(text) <= 500:
-        raise bad_input(field_name, "a read of a child's record needs its purpose (3-500 characters)")
-    return text
+    """registry.access_log.purpose_of, refusing with BAD_USER_INPUT naming the argument."""
+    try:
+        return logged_purpose(value, field_name)
+    except InvalidInput as exc:
+        raise bad_input(field_name, exc.message) from None
 
 
 # Read models seen to exist, by database: a read model, once built, is swapped for a rebuilt one, never dropped.

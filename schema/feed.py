@@ -33,6 +33,7 @@ from strawberry.types import Info
 
 from registry.access import Action, Principal, reaches
 from registry.access_log import Access, Outcome, record
+from registry.access_log import purpose_of as logged_purpose
 from registry.errors import InvalidInput, RegistryError
 from registry.events import START, Cursor
 from registry.feed import KINDS, MAX_PAGE, Feed, FeedEvent, FeedPage, public_data
@@ -61,10 +62,10 @@ async def read_feed(
     """A page of the feed for `principal`, its records logged; FeedRefused for a request it may not make."""
     if not (principal.allows(Action.FEED) or principal.allows(Action.READ_HISTORY)):
         raise FeedRefused(403, "FORBIDDEN", "your role does not follow changes")
-    purpose = purpose.strip()
-    if not 3 <= len(purpose) <= 500:
-        raise FeedRefused(400, "BAD_USER_INPUT", "purpose: says why the changes are read (3-500 characters)",
-                          "purpose")  # fmt: skip
+    try:
+        purpose = logged_purpose(purpose)
+    except InvalidInput as exc:
+        raise FeedRefused(400, "BAD_USER_INPUT", str(exc), "purpose") from None
     try:
         cursor = START if not after else Cursor.from_token(after, "after")
     except RegistryError:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from registry.access import Principal, Role
-from registry.access_log import Access, Outcome, entries, record
-from registry.errors import RegistryError
+from registry.access_log import Access, Outcome, entries, purpose_of, record
+from registry.errors import InvalidInput, RegistryError
 from tests.conftest import Registry
 
 OFFICER = Principal("officer:log", Role.COMMUNE_OFFICER, "03405", datetime(2030, 1, 1, tzinfo=UTC))
@@ -42,3 +42,19 @@ def test_the_log_cannot_be_changed_by_the_application(run, registry: Registry) -
     assert (
         run(entries(registry.db.pool, subject="officer:log", record_kind="case", record_id="k"))[-1].request_id == "r"
     )
+
+
+def test_an_id_the_database_cannot_hold_is_logged_escaped_and_a_purpose_must_be_one_printable_line(  # type: ignore[no-untyped-def]
+    run, registry: Registry
+) -> None:
+    request = str(uuid.uuid4())
+    run(record(registry.db.pool, OFFICER, [Access(request, "child", "child", "a\x00b\ud800", "case review",
+                                                   Outcome.DENIED, "no_purpose")]))  # fmt: skip
+    assert [e.record_id for e in run(entries(registry.db.pool, subject="officer:log")) if e.request_id == request] == [
+        "a\\x00b\\ud800"]  # fmt: skip
+    assert purpose_of("  case review ") == "case review"
+    for bad, reason in (("", "no_purpose"), ("ab", "no_purpose"), ("x" * 501, "no_purpose"),
+                        ("case\x00review", "unprintable"), ("case\nreview", "unprintable")):  # fmt: skip
+        with pytest.raises(InvalidInput) as caught:
+            purpose_of(bad, "why")
+        assert (caught.value.field, caught.value.reason) == ("why", reason), bad

@@ -3,6 +3,7 @@ the access log, limits and the committed SDL."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -386,6 +387,30 @@ def test_mutations_register_and_classify_with_versions_keys_and_jurisdiction(api
                          "group": "abandoned", "subgroup": None}}).json()["data"]["classifyChild"]  # fmt: skip
     assert elsewhere["userErrors"][0]["code"] == "NOT_FOUND"
     assert len(run(registry.store.read_stream(f"child:{child}"))) == 2  # nothing written by any refusal
+
+
+def test_text_the_database_cannot_hold_is_refused_naming_the_argument_and_nothing_is_written(  # type: ignore[no-untyped-def]
+    api: Api, run, registry: Registry
+) -> None:
+    officer = api.token(Role.COMMUNE_OFFICER, TA_LENG, "officer:nul")
+    literal = api.post('{ child(childId: "a\\u0000b", purpose: "case review") { sex } }', officer).json()
+    assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in literal["errors"]] == [
+        ("BAD_USER_INPUT", "childId")]  # fmt: skip
+    for value in ("often alone\x00", "often alone \ud800"):
+        report = {"at": "2026-11-02T08:30:00+07:00", "channel": "school", "reporterKind": "teacher",
+                  "caseTypes": ["neglect"], "communeCode": TA_LENG, "account": value, "childIds": [api.child],
+                  "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+        body = json.dumps({"query": RECEIVE, "variables": {"i": report}})  # ASCII, as a lone surrogate must go
+        sent = {"Authorization": f"Bearer {officer}", "Content-Type": "application/json"}
+        answer = httpx.post(api.url, content=body, headers=sent, timeout=30)
+        assert answer.status_code < 500
+        assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in answer.json()["errors"]] == [
+            ("BAD_USER_INPUT", "input.account")]  # fmt: skip
+    assert (
+        run(registry.db.pool.fetchval("SELECT count(*) FROM events WHERE metadata->>'actor_id' = 'officer:nul'")) == 0
+    )
+    refused = api.post('{ child(childId: "x", purpose: "a\\tb c") { sex } }', officer).json()["errors"][0]
+    assert refused["extensions"] == {"code": "BAD_USER_INPUT", "field": "purpose"}
 
 
 def test_the_readme_s_api_examples_work_as_written(api: Api) -> None:
