@@ -108,8 +108,10 @@ def test_sigterm_finishes_a_request_in_flight_stops_the_projectors_and_another_p
     first = serve("all", first_port, env, first_log)
     second: subprocess.Popen[bytes] | None = None
     try:
-        eventually(lambda: up(first_port, "/readyz"), 120)  # it leads both projections and has caught up
-        assert said(first_log, "projection child_register: leading")
+        eventually(lambda: up(first_port, "/readyz"), 120)
+        # Ready means within the lag allowed, not leading yet: the second starts once the first holds both locks.
+        eventually(lambda: said(first_log, "projection child_register: leading")
+                   and said(first_log, "projection case_register: leading"), 60)  # fmt: skip
         second = serve("projector", second_port, env, second_log)
         eventually(lambda: up(second_port), 120)
         assert not said(second_log, "leading")  # the first one leads; the second waits for the lock
